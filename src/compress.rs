@@ -234,9 +234,9 @@ fn lzss_hash(buf: &[u8], at: usize) -> usize {
 /// (for test fixtures). Uses hash chains over a 3-byte hash, so it runs in
 /// linear time; matches may reach into the initial space-filled ring.
 pub fn lzss_encode(src: &[u8]) -> Vec<u8> {
-    // Work on "history + input": the N - F spaces of the initial ring, laid
-    // out so that buffer index `x` is ring slot `(x + N - F) % N` relative to
-    // output position `x - (N - F)`. (The last F ring slots are never used.)
+    // Work on "history + input": the N - F spaces of the initial ring, then
+    // the input, so buffer index `x` is output position `x - (N - F)` and
+    // ring slot `x % N`. (The last F, unset, ring slots are never used.)
     let base = LZSS_R0;
     let mut buf = Vec::with_capacity(base + src.len());
     buf.resize(base, b' ');
@@ -291,7 +291,7 @@ pub fn lzss_encode(src: &[u8]) -> Vec<u8> {
                 }
             }
             if best_len >= LZSS_MIN_MATCH {
-                let pos = (best_from + LZSS_R0 - base) % LZSS_N;
+                let pos = best_from % LZSS_N;
                 out.push((pos & 0xFF) as u8);
                 out.push((((pos >> 4) & 0xF0) | (best_len - LZSS_MIN_MATCH)) as u8);
                 for x in p..p + best_len {
@@ -344,6 +344,17 @@ const LZFSE_V2_FIXED: u64 = 32;
 /// magic, a block running past the end of `src`, a missing end marker, data
 /// after the end marker, or a total above `cap`.
 pub fn lzfse_decoded_size(src: &[u8], cap: u64, layer: &str) -> FormatResult<u64> {
+    lzfse_scan(src, cap, layer, |_, _| {})
+}
+
+/// [`lzfse_decoded_size`], calling `on_block(offset, magic)` for each block
+/// (including the end marker) as it is found.
+fn lzfse_scan(
+    src: &[u8],
+    cap: u64,
+    layer: &str,
+    mut on_block: impl FnMut(usize, [u8; 4]),
+) -> FormatResult<u64> {
     let err = |at: usize, msg: String| FormatError::new(layer, at as u64, msg);
     let len = src.len() as u64;
     let mut pos = 0usize;
@@ -358,6 +369,7 @@ pub fn lzfse_decoded_size(src: &[u8], cap: u64, layer: &str) -> FormatResult<u64
                 "lzfse block header runs past the end of the input".into(),
             )
         };
+        on_block(pos, [magic[0], magic[1], magic[2], magic[3]]);
         let (n_raw, block_len) = match magic {
             b"bvx$" => {
                 let after = pos + 4;
@@ -808,36 +820,21 @@ mod tests {
     /// Offsets of the blocks of an LZFSE stream, with their magic.
     fn lzfse_blocks(enc: &[u8]) -> Vec<(usize, [u8; 4])> {
         let mut out = Vec::new();
-        let mut pos = 0;
-        loop {
-            let magic: [u8; 4] = enc[pos..pos + 4].try_into().unwrap();
-            out.push((pos, magic));
-            if &magic == b"bvx$" {
-                return out;
-            }
-            // Truncating the stream just before `pos + ...` must fail; find
-            // the next block by decoding the size of the prefix + marker.
-            let mut next = pos + 4;
-            while next < enc.len() {
-                let mut probe = enc[..next].to_vec();
-                probe.extend_from_slice(b"bvx$");
-                if lzfse_decoded_size(&probe, MAX_DECOMPRESSED, "t").is_ok()
-                    && enc[next..].starts_with(b"bvx")
-                {
-                    break;
-                }
-                next += 1;
-            }
-            pos = next;
-        }
+        lzfse_scan(enc, MAX_DECOMPRESSED, "lzfse", |at, magic| {
+            out.push((at, magic))
+        })
+        .unwrap();
+        out
     }
 
     #[test]
     fn lzfse_bvx2_layout_and_cap() {
         let data = mixed_bytes(2_000_000, 11);
         let enc = lzfse_encode(&data);
-        assert_eq!(&enc[..4], b"bvx2");
-        assert!(lzfse_blocks(&enc).len() >= 2);
+        let blocks = lzfse_blocks(&enc);
+        assert!(blocks.len() >= 3, "{blocks:?}");
+        assert!(blocks[..blocks.len() - 1].iter().all(|b| &b.1 == b"bvx2"));
+        assert_eq!(blocks[blocks.len() - 1], (enc.len() - 4, *b"bvx$"));
         // The cap applies to the declared total.
         let err = lzfse_decoded_size(&enc, data.len() as u64 - 1, "lzfse").unwrap_err();
         assert!(err.message.contains("declares more than"), "{err}");
@@ -889,6 +886,32 @@ mod tests {
     }
 
     #[test]
+    fn lzfse_size_walks_v1_and_stored_blocks() {
+        // A synthetic bvx1 header (sizes only) followed by a stored block.
+        let mut src = vec![0u8; 770];
+        src[..4].copy_from_slice(b"bvx1");
+        src[4..8].copy_from_slice(&1000u32.to_le_bytes()); // n_raw
+        src[20..24].copy_from_slice(&5u32.to_le_bytes()); // literal payload
+        src[24..28].copy_from_slice(&7u32.to_le_bytes()); // lmd payload
+        src.extend_from_slice(&[0xAA; 12]);
+        src.extend_from_slice(b"bvx-");
+        src.extend_from_slice(&3u32.to_le_bytes());
+        src.extend_from_slice(b"abc");
+        src.extend_from_slice(b"bvx$");
+        let blocks = lzfse_blocks(&src);
+        assert_eq!(
+            blocks,
+            vec![(0, *b"bvx1"), (782, *b"bvx-"), (793, *b"bvx$")]
+        );
+        assert_eq!(lzfse_decoded_size(&src, 2000, "lzfse").unwrap(), 1003);
+        let err = lzfse_decoded_size(&src[..769], 2000, "lzfse").unwrap_err();
+        assert!(err.message.contains("header runs past"), "{err}");
+        // Stored blocks decode through lzfse_rust too.
+        let stored = [b"bvx-".as_slice(), &3u32.to_le_bytes(), b"abc", b"bvx$"].concat();
+        assert_eq!(lzfse_decode(&stored, 3, "lzfse").unwrap(), b"abc");
+    }
+
+    #[test]
     fn lzfse_huge_stored_block_is_rejected_without_allocating() {
         let mut src = b"bvx-".to_vec();
         src.extend_from_slice(&u32::MAX.to_le_bytes());
@@ -935,17 +958,32 @@ mod tests {
 
     // --- cross-checks against independent Python implementations ---------
 
+    /// Whether `python3 -c "import {module}"` succeeds (probed once).
+    fn python_has(module: &str) -> bool {
+        use std::collections::HashMap;
+        use std::process::{Command, Stdio};
+        use std::sync::Mutex;
+        static KNOWN: Mutex<Option<HashMap<String, bool>>> = Mutex::new(None);
+        let mut known = KNOWN.lock().unwrap();
+        *known
+            .get_or_insert_with(HashMap::new)
+            .entry(module.to_string())
+            .or_insert_with(|| {
+                Command::new("python3")
+                    .args(["-c", &format!("import {module}")])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status()
+                    .is_ok_and(|s| s.success())
+            })
+    }
+
     /// Run `script` under python3 with `input` on stdin; return stdout, or
     /// `None` (after printing why) when python3 or `module` is unavailable.
     fn python(module: &str, script: &str, input: &[u8]) -> Option<Vec<u8>> {
         use std::io::Write;
         use std::process::{Command, Stdio};
-        let probe = Command::new("python3")
-            .args(["-c", &format!("import {module}")])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-        if !matches!(probe, Ok(s) if s.success()) {
+        if !python_has(module) {
             let package = if module == "lzss" { "pylzss" } else { module };
             println!("skipped: {package} not installed");
             return None;
@@ -1034,6 +1072,19 @@ mod tests {
                 "python lzfse decoded our lzvn stream differently"
             );
         }
+    }
+
+    #[test]
+    fn python_lzfse_multi_block_stream() {
+        let data = mixed_bytes(3_000_000, 31);
+        let script = format!("{PY_IO}import lzfse\nsys.stdout.buffer.write(lzfse.compress(d))");
+        let Some(theirs) = python("lzfse", &script, &data) else {
+            return;
+        };
+        let blocks = lzfse_blocks(&theirs);
+        assert!(blocks.len() >= 3, "{blocks:?}");
+        assert!(blocks[..blocks.len() - 1].iter().all(|b| &b.1 == b"bvx2"));
+        assert!(lzfse_decode(&theirs, MAX_DECOMPRESSED, "lzfse").unwrap() == data);
     }
 
     #[test]

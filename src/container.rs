@@ -350,13 +350,13 @@ pub fn read_fat(data: &[u8], arch: Option<&str>) -> FormatResult<(Vec<Slice>, us
                 u64::from(fa.size),
             )
         };
-        let end = offset.checked_add(size).unwrap_or(u64::MAX);
+        let end = offset.saturating_add(size);
         if offset < table_end as u64 || end > data.len() as u64 || size == 0 {
             return Err(FormatError::new(
                 L,
                 at as u64,
                 format!(
-                    "slice {i} ({}) claims bytes {offset:#x}..{end:#x}, outside the file's {:#x} bytes past the header",
+                    "slice {i} ({}) claims bytes {offset:#x}..{end:#x}, outside the file ({:#x} bytes, header included)",
                     arch_name(cputype, cpusubtype),
                     data.len()
                 ),
@@ -489,8 +489,10 @@ fn decode_lzfse(stream: &[u8], declared: Option<u64>, layer: &str) -> FormatResu
     let cap = compress::MAX_DECOMPRESSED
         .min((stream.len() as u64).saturating_mul(MAX_RATIO).max(1 << 20));
     let image = compress::lzfse_decode(stream, cap, layer)?;
-    if let Some(want) = declared {
-        if want != image.len() as u64 {
+    if let Some(want) = declared
+        && want != image.len() as u64
+    {
+        {
             return Err(FormatError::new(
                 layer,
                 0,

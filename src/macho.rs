@@ -394,10 +394,10 @@ pub fn find_kernel_version(data: &[u8]) -> Option<String> {
             .iter()
             .position(|b| *b == 0 || *b == b'\n')
             .unwrap_or(rest.len());
-        if let Ok(s) = std::str::from_utf8(&rest[..end]) {
-            if s.chars().all(|c| !c.is_control()) {
-                return Some(s.to_string());
-            }
+        if let Ok(s) = std::str::from_utf8(&rest[..end])
+            && s.chars().all(|c| !c.is_control())
+        {
+            return Some(s.to_string());
         }
     }
     None

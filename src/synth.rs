@@ -256,7 +256,7 @@ fn fake_code(seed: &str, size: usize) -> Vec<u8> {
             0,
             0xc3,
         ]);
-        if r % 5 == 0 {
+        if r.is_multiple_of(5) {
             v.extend_from_slice(seed.as_bytes());
             v.push(0);
         }
