@@ -492,16 +492,14 @@ fn decode_lzfse(stream: &[u8], declared: Option<u64>, layer: &str) -> FormatResu
     if let Some(want) = declared
         && want != image.len() as u64
     {
-        {
-            return Err(FormatError::new(
-                layer,
-                0,
-                format!(
-                    "decompressed {:#x} bytes, the IM4P says {want:#x}",
-                    image.len()
-                ),
-            ));
-        }
+        return Err(FormatError::new(
+            layer,
+            0,
+            format!(
+                "decompressed {:#x} bytes, the IM4P says {want:#x}",
+                image.len()
+            ),
+        ));
     }
     Ok(image)
 }

@@ -288,7 +288,7 @@ mod tests {
                 ("EmptyArray".into(), Value::Array(vec![])),
                 ("EmptyData".into(), Value::Data(vec![])),
                 ("EmptyString".into(), s("")),
-                ("Flag".into(), Value::Bool(i % 2 == 0)),
+                ("Flag".into(), Value::Bool(i.is_multiple_of(2))),
                 ("Other".into(), Value::Bool(true)),
                 ("Blob".into(), Value::Data((0u8..=255).collect())),
                 ("Neg".into(), int(u64::MAX, 64)),

@@ -95,14 +95,14 @@ fn prelinked_kernel_facts_match_what_was_synthesised() {
         assert_eq!(got.bundle_id, want.bundle_id);
         assert_eq!(got.version.as_deref(), Some(want.version.as_str()));
         assert_eq!(got.bundle_path.as_deref(), Some(want.bundle_path.as_str()));
-        if want.executable.is_some() {
+        if let Some(exe) = &want.executable {
             assert_eq!(
                 got.uuid,
                 Some(format_uuid(&want.uuid)),
                 "{}",
                 want.bundle_id
             );
-            let exe = format!("Contents/MacOS/{}", want.executable.as_ref().unwrap());
+            let exe = format!("Contents/MacOS/{exe}");
             assert_eq!(got.executable_relative_path.as_deref(), Some(exe.as_str()));
             assert!(got.load_address.unwrap() >= 0xffff_ff7f_8000_0000);
             assert!(got.executable_size.unwrap() > 0);
