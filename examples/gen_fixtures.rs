@@ -1,11 +1,44 @@
 //! Regenerate the committed fixtures: `cargo run --example gen_fixtures [DIR]`
 //! (default `testdata`). Every file is synthesised by `kcheck::synth`.
+//!
+//! `cargo run --release --example gen_fixtures -- --scale N [--code BYTES] DIR`
+//! writes realistic-size caches with N kexts instead (not committed; use a
+//! directory under `target/`).
 
 fn main() -> std::io::Result<()> {
-    let dir = std::env::args().nth(1).unwrap_or_else(|| "testdata".into());
-    for p in kcheck::synth::write_fixtures(std::path::Path::new(&dir))? {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let value = |flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    let positional: Vec<&String> = args
+        .iter()
+        .enumerate()
+        .filter(|(i, a)| !a.starts_with("--") && (*i == 0 || !args[i - 1].starts_with("--")))
+        .map(|(_, a)| a)
+        .collect();
+    let dir =
+        std::path::PathBuf::from(positional.first().map(|s| s.as_str()).unwrap_or("testdata"));
+    let written = if let Some(n) = value("--scale") {
+        let n: usize = n.parse().expect("--scale takes a number of kexts");
+        let code: usize =
+            value("--code").map_or(100 * 1024, |c| c.parse().expect("--code takes bytes"));
+        std::fs::create_dir_all(&dir)?;
+        let mut out = Vec::new();
+        for (name, bytes) in kcheck::synth::scaled_fixtures(n, code) {
+            let p = dir.join(name);
+            std::fs::write(&p, bytes)?;
+            out.push(p);
+        }
+        out
+    } else {
+        kcheck::synth::write_fixtures(&dir)?
+    };
+    for p in written {
         let len = std::fs::metadata(&p)?.len();
-        println!("{len:>9}  {}", p.display());
+        println!("{len:>11}  {}", p.display());
     }
     Ok(())
 }

@@ -54,6 +54,9 @@ pub struct SynthKext {
     /// A ready-made executable to link instead of a generated one (e.g. a
     /// real kext executable a test reads from `../shared/realdata`).
     pub image: Option<Vec<u8>>,
+    /// Number of `IOKitPersonalities` entries to write into its plist
+    /// (real caches keep them for boot-time kexts; they dominate the XML).
+    pub personalities: usize,
 }
 
 /// The kernel to synthesise.
@@ -339,6 +342,36 @@ fn kext_dict(k: &SynthKext, load: Option<(u64, u64)>) -> Value {
     if let Some(exe) = &k.executable {
         d.push(("CFBundleExecutable".to_string(), s(exe)));
     }
+    if k.personalities > 0 {
+        let p = (0..k.personalities)
+            .map(|i| {
+                let name = format!(
+                    "{}Personality{i}",
+                    k.bundle_id.rsplit('.').next().unwrap_or("Kext")
+                );
+                let body = vec![
+                    ("CFBundleIdentifier".to_string(), s(&k.bundle_id)),
+                    ("IOClass".to_string(), s(&name)),
+                    ("IOProviderClass".to_string(), s("IOPCIDevice")),
+                    (
+                        "IOPCIMatch".to_string(),
+                        s(&format!("0x{:04x}8086&0xffffffff", 0x1000 + i)),
+                    ),
+                    (
+                        "IOProbeScore".to_string(),
+                        Value::Integer {
+                            value: 1000 + i as u64,
+                            size: 32,
+                        },
+                    ),
+                    ("IOMatchCategory".to_string(), s("IODefaultMatchCategory")),
+                    ("Physical Interconnect Location".to_string(), s("Internal")),
+                ];
+                (name, Value::Dict(body))
+            })
+            .collect();
+        d.push(("IOKitPersonalities".to_string(), Value::Dict(p)));
+    }
     if !k.libraries.is_empty() {
         let libs = k
             .libraries
@@ -374,6 +407,7 @@ fn kpi_kexts(kernel: &SynthKernel) -> Vec<SynthKext> {
             code_size: 0,
             libraries: vec![],
             image: None,
+            personalities: 0,
         })
         .collect()
 }
@@ -719,6 +753,7 @@ fn kext(id: &str, version: &str, path: &str, code: usize) -> SynthKext {
             ("com.apple.kpi.libkern".into(), "19.0".into()),
         ],
         image: None,
+        personalities: 0,
     }
 }
 
@@ -820,6 +855,7 @@ pub fn kexts_a() -> Vec<SynthKext> {
         code_size: 0,
         libraries: vec![],
         image: None,
+        personalities: 0,
     });
     v
 }
@@ -855,6 +891,63 @@ pub fn aux_kexts() -> Vec<SynthKext> {
         .into_iter()
         .filter(|k| k.bundle_path.starts_with("/Library/"))
         .collect()
+}
+
+/// `n` kexts of about `code_size` bytes of code each (and a few
+/// personalities), for realistic-size inputs: 600 kexts of 100 KiB make a
+/// ~60 MB prelinked kernel with a few MB of prelink XML.
+pub fn scaled_kexts(n: usize, code_size: usize) -> Vec<SynthKext> {
+    (0..n)
+        .map(|i| {
+            let vendor = if i % 10 == 0 {
+                "com.example"
+            } else {
+                "com.apple"
+            };
+            let dir = if i % 10 == 0 {
+                "/Library/Extensions"
+            } else {
+                "/System/Library/Extensions"
+            };
+            let name = format!("Driver{i:04}");
+            let mut k = kext(
+                &format!("{vendor}.driver.{name}"),
+                &format!("{}.{}.{}", 1 + i % 7, i % 13, i % 5),
+                &format!("{dir}/{name}.kext"),
+                code_size / 2 + (i * 7919) % code_size,
+            );
+            k.personalities = 1 + i % 6;
+            k
+        })
+        .collect()
+}
+
+/// Realistic-size caches for measurements (not committed): the same
+/// prelinked kernel raw, as `comp`/LZVN in FAT, as `comp`/LZSS, as an
+/// IM4P/LZFSE, and a kernel collection, each with `n` kexts.
+pub fn scaled_fixtures(n: usize, code_size: usize) -> Vec<(String, Vec<u8>)> {
+    let kexts = scaled_kexts(n, code_size);
+    let plk = prelinked_kernel(&catalina_kernel(), &kexts, Arch::X86_64, uuid_for("scaled"));
+    let kc = kernel_collection(
+        Some(&big_sur_kernel()),
+        &kexts,
+        Arch::X86_64,
+        uuid_for("scaled-kc"),
+        None,
+    );
+    vec![
+        (format!("plk-{n}.raw"), plk.clone()),
+        (
+            format!("plk-{n}.fat-lzvn"),
+            fat(&[(Arch::X86_64, &comp(Comp::Lzvn, &plk))], true),
+        ),
+        (format!("plk-{n}.comp-lzss"), comp(Comp::Lzss, &plk)),
+        (
+            format!("plk-{n}.im4p-lzfse"),
+            im4p(&plk, Im4pComp::Lzfse, "scaled"),
+        ),
+        (format!("kc-{n}.kc"), kc),
+    ]
 }
 
 /// Every fixture file under `testdata/caches`, by name.
