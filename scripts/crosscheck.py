@@ -242,12 +242,16 @@ def decode_container(data, O):
             stream = cur[0x180:0x180 + csize]
             d.integrity.append((f"comp/{ctype} compressedSize", len(stream) == csize,
                                 f"header says {csize}, {len(stream)} bytes follow the 0x180 header"))
-            if ctype == "lzss":
-                raw = O["lzss"].decompress(stream)[:usize]
-            elif ctype == "lzvn":
-                raw = lzvn_decode(stream, usize, O["lzfse"])
-            else:
-                raise ValueError(f"unknown comp type {ctype!r}")
+            try:
+                if ctype == "lzss":
+                    raw = O["lzss"].decompress(stream)[:usize]
+                elif ctype == "lzvn":
+                    raw = lzvn_decode(stream, usize, O["lzfse"])
+                else:
+                    raise ValueError(f"unknown comp type {ctype!r}")
+            except Exception as e:
+                raise ValueError(f"oracle could not decode the comp/{ctype} stream "
+                                 f"({csize} bytes, usize {usize}): {type(e).__name__}: {e!r}") from e
             d.integrity.append((f"comp/{ctype} uncompressedSize", len(raw) == usize,
                                 f"header {usize}, oracle decoded {len(raw)}"))
             got = zlib.adler32(raw) & 0xFFFFFFFF
@@ -269,7 +273,11 @@ def decode_container(data, O):
             pl = im.payload
             pdata = bytes(pl.data)
             if pdata[:4] in (b"bvx2", b"bvx1", b"bvxn", b"bvx-"):
-                raw = O["lzfse"].decompress(pdata)
+                try:
+                    raw = O["lzfse"].decompress(pdata)
+                except Exception as e:
+                    raise ValueError(f"lzfse could not decode the IM4P payload ({len(pdata)} bytes, "
+                                     f"magic {pdata[:4]!r}): {type(e).__name__}: {e!r}") from e
                 d.layers.append("lzfse")
                 if pl.size is not None:  # IM4P compression-info SEQUENCE
                     d.integrity.append(("im4p compression-info size", pl.size == len(raw),
@@ -540,8 +548,17 @@ def check_prelink(r, label, image, info, kexts, f):
     r.eq(f"{label}: kexts kernel == info kernel", kexts.get("kernel"), info.get("kernel"), "info")
 
     got = kexts.get("kexts", [])
-    r.eq(f"{label}: kext bundle ids in order ({how})", [k.get("bundle_id") for k in got],
-         [k.get("CFBundleIdentifier") for k in lst])
+    kids = [k.get("bundle_id") for k in got]
+    pids = [k.get("CFBundleIdentifier") for k in lst]
+    if kids == pids:
+        r.ok(f"{label}: kext bundle ids in order ({how})")
+    else:
+        extra = [b for b in kids if b not in pids]
+        missing = [b for b in pids if b not in kids]
+        why = f"only in kcheck: {extra}; only in prelink info: {missing}"
+        if not extra and not missing:
+            why = f"same ids, different order: kcheck={kids} oracle={pids}"
+        r.fail(f"{label}: kext bundle ids in order ({how})", why)
 
     # where kext Mach-O headers live
     ptext = next((s for s in f.segs_macholib if s["name"] == "__PRELINK_TEXT"), None)
@@ -619,7 +636,7 @@ def check_file(r, O, kcheck, path, label, kind_expected, images, group, want_kex
     dec = decode_container(data, O)
     dec.raw_file = data
     for n in dec.notes:
-        print(f"     ({label}: IMG4 via {n})")
+        r.ok(f"{label}: IMG4 outer SEQUENCE parsed via {n}")
     info = run_kcheck(kcheck, "info", "--json", path)
     check_container(r, label, data, dec, info)
     check_slices(r, label, dec, info, O)
