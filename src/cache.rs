@@ -248,6 +248,14 @@ pub fn analyze(data: &[u8], arch: Option<&str>) -> FormatResult<CacheInfo> {
             let doc = doc.as_ref().expect("checked is_some");
             info.kexts = read_prelinked(doc, &view, &segments, image, &chain, &xml_layer)?;
         }
+        macho::MH_EXECUTE => {
+            // A bare kernel (e.g. /System/Library/Kernels/kernel).
+            let text = segments.iter().find(|s| s.name == "__TEXT");
+            if let Some(v) = text.and_then(|s| macho::find_kernel_version(view.segment_data(s))) {
+                info.kernel.version = Some(v);
+                info.kernel.uuid = info.uuid.clone();
+            }
+        }
         _ => {}
     }
     Ok(info)

@@ -35,11 +35,21 @@ pub struct OutputArgs {
 }
 
 impl OutputArgs {
-    fn format(&self) -> Format {
-        if self.json || self.format == FormatArg::Json {
-            Format::Json
-        } else {
-            Format::Text
+    fn format(&self) -> Result<Format, Error> {
+        match (self.json, self.format) {
+            (true, _) | (false, FormatArg::Json) => Ok(Format::Json),
+            (false, FormatArg::Text) => Ok(Format::Text),
+            (false, FormatArg::Jsonl) => Err(Error::Unsupported(
+                "--format jsonl is only for verify".into(),
+            )),
+        }
+    }
+
+    fn verify_format(&self) -> report::VerifyFormat {
+        match (self.json, self.format) {
+            (true, _) | (false, FormatArg::Json) => report::VerifyFormat::Json,
+            (false, FormatArg::Jsonl) => report::VerifyFormat::Jsonl,
+            (false, FormatArg::Text) => report::VerifyFormat::Text,
         }
     }
 }
@@ -51,6 +61,19 @@ pub enum FormatArg {
     Text,
     /// JSON for scripts.
     Json,
+    /// One JSON finding per line (verify only), for log shippers.
+    Jsonl,
+}
+
+/// `--sip` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SipArg {
+    /// System Integrity Protection is on.
+    Enabled,
+    /// System Integrity Protection is off.
+    Disabled,
+    /// Not known (the default): treated as enabled, the platform default.
+    Unknown,
 }
 
 /// Options for reading one cache.
@@ -65,6 +88,27 @@ pub struct CacheArgs {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Will the next boot run the kexts that are installed? Compares the
+    /// boot kernel cache with the staged cache, the deferred install, the
+    /// kernel and the kexts on disk, and reports findings with remedies.
+    /// Exit status 0 healthy, 1 attention, 2 broken.
+    #[command(
+        after_help = "Examples:\n  sudo kcheck verify\n  kcheck verify --root \"/Volumes/Macintosh HD\" --sip enabled      # from Recovery\n  kcheck verify --root \"/Volumes/Macintosh HD\" --data-root \"/Volumes/Macintosh HD - Data\" --json"
+    )]
+    Verify {
+        /// The system volume to check.
+        #[arg(long, value_name = "DIR", default_value = "/")]
+        root: PathBuf,
+        /// The data volume (default: `<root> - Data` when it exists, as in
+        /// Recovery, else the root itself).
+        #[arg(long, value_name = "DIR")]
+        data_root: Option<PathBuf>,
+        /// System Integrity Protection state (`csrutil status`).
+        #[arg(long, value_enum, default_value_t = SipArg::Unknown)]
+        sip: SipArg,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
     /// Container layers, kernel version and UUID, kext count and sizes of a
     /// kernel cache (or of any Mach-O, e.g. a kext executable).
     #[command(
@@ -111,6 +155,26 @@ pub enum Command {
 /// Run a parsed command line, writing to `out`. Returns the exit status.
 pub fn run(cli: Cli, out: &mut dyn Write) -> Result<u8, Error> {
     match cli.command {
+        Command::Verify {
+            root,
+            data_root,
+            sip,
+            output,
+        } => {
+            let sip = match sip {
+                SipArg::Enabled => crate::verify::Sip::Enabled,
+                SipArg::Disabled => crate::verify::Sip::Disabled,
+                SipArg::Unknown => crate::verify::Sip::Unknown,
+            };
+            let opts = crate::verify::VerifyOptions {
+                root,
+                data_root,
+                sip,
+            };
+            let report = crate::verify::verify(&opts)?;
+            report::verify(out, &report, output.verify_format()).map_err(Error::Output)?;
+            Ok(report.verdict.exit_code())
+        }
         Command::Info {
             file,
             cache,
@@ -121,7 +185,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<u8, Error> {
                 hash: true,
             };
             let info = cache::open(&file, &opts)?;
-            report::info(out, &info, output.format()).map_err(Error::Output)?;
+            report::info(out, &info, output.format()?).map_err(Error::Output)?;
             Ok(0)
         }
         Command::Kexts {
@@ -144,7 +208,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<u8, Error> {
                     ),
                 ));
             }
-            report::kexts(out, &info, output.format()).map_err(Error::Output)?;
+            report::kexts(out, &info, output.format()?).map_err(Error::Output)?;
             Ok(0)
         }
         Command::Diff {
@@ -160,7 +224,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<u8, Error> {
             let ca = cache::open(&a, &opts)?;
             let cb = cache::open(&b, &opts)?;
             let d = crate::diff::diff(&ca, &cb);
-            report::diff(out, &ca, &cb, &d, output.format()).map_err(Error::Output)?;
+            report::diff(out, &ca, &cb, &d, output.format()?).map_err(Error::Output)?;
             Ok(if d.is_empty() { 0 } else { 1 })
         }
     }

@@ -55,6 +55,12 @@ pub enum Error {
         #[source]
         source: FormatError,
     },
+    /// The root given to `verify` is not a macOS system volume.
+    #[error("{}: not a macOS system root: {reason}", .root.display())]
+    NotSystem { root: PathBuf, reason: String },
+    /// A command that only works on a live Mac was asked for elsewhere.
+    #[error("{0}")]
+    Unsupported(String),
     /// Output could not be written (e.g. a closed pipe).
     #[error("cannot write output: {0}")]
     Output(#[source] std::io::Error),
@@ -87,7 +93,8 @@ impl Error {
     /// input, 66 input missing, 74 I/O error).
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Missing { .. } => 66,
+            Error::Missing { .. } | Error::NotSystem { .. } => 66,
+            Error::Unsupported(_) => 64,
             Error::Io { .. } | Error::Output(_) => 74,
             Error::Format { .. } => 65,
         }

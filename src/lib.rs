@@ -7,14 +7,20 @@
 //! knows about the command line; [`synth`] writes the synthetic fixtures
 //! the tests and the demo use.
 
+pub mod bundle;
 pub mod cache;
 pub mod cli;
 pub mod compress;
 pub mod container;
 pub mod diff;
 pub mod error;
+pub mod findings;
+pub mod known_issues;
 pub mod macho;
 pub mod prelink;
 pub mod report;
 pub mod synth;
+pub mod synth_roots;
 pub mod synth_xml;
+pub mod system;
+pub mod verify;

@@ -297,3 +297,264 @@ pub fn diff(
         &rows,
     )
 }
+
+/// Wrap `text` to `width` columns, every line prefixed with `indent`.
+/// A `backticked command` is kept on one line when it fits; a word longer
+/// than a line is broken.
+pub fn wrap(text: &str, width: usize, indent: &str) -> String {
+    let room = width.saturating_sub(indent.chars().count()).max(10);
+    // Tokens: words, with backticked spans glued together when they fit.
+    let mut tokens: Vec<String> = Vec::new();
+    let mut span: Option<String> = None;
+    for word in text.split_whitespace() {
+        match span.as_mut() {
+            Some(open) => {
+                open.push(' ');
+                open.push_str(word);
+                if word.ends_with('`')
+                    || word.ends_with("`,")
+                    || word.ends_with("`.")
+                    || word.ends_with("`)")
+                {
+                    let done = span.take().unwrap_or_default();
+                    if done.chars().count() <= room {
+                        tokens.push(done);
+                    } else {
+                        tokens.extend(done.split(' ').map(str::to_string));
+                    }
+                }
+            }
+            None if word.starts_with('`') && word[1..].find('`').is_none() => {
+                span = Some(word.to_string())
+            }
+            None => tokens.push(word.to_string()),
+        }
+    }
+    if let Some(open) = span {
+        tokens.extend(open.split(' ').map(str::to_string));
+    }
+    let mut lines: Vec<String> = Vec::new();
+    let mut line = String::new();
+    for token in tokens {
+        let mut token = token.as_str();
+        loop {
+            let need = token.chars().count() + usize::from(!line.is_empty());
+            if line.chars().count() + need <= room {
+                if !line.is_empty() {
+                    line.push(' ');
+                }
+                line.push_str(token);
+                break;
+            }
+            if !line.is_empty() {
+                lines.push(std::mem::take(&mut line));
+                continue;
+            }
+            // A token longer than a whole line: break it.
+            let cut = token
+                .char_indices()
+                .nth(room)
+                .map_or(token.len(), |(i, _)| i);
+            lines.push(token[..cut].to_string());
+            token = &token[cut..];
+            if token.is_empty() {
+                break;
+            }
+        }
+    }
+    if !line.is_empty() {
+        lines.push(line);
+    }
+    lines.iter().map(|l| format!("{indent}{l}\n")).collect()
+}
+
+fn cache_json(slot: &crate::verify::CacheSlot) -> Value {
+    match &slot.state {
+        crate::verify::CacheState::Ok(c) => json!({
+            "role": slot.role,
+            "path": slot.mac_path,
+            "sha256": c.sha256,
+            "layers": c.layers,
+            "kernel_version": c.kernel.version,
+            "kernel_uuid": c.kernel.uuid,
+            "kc_id": c.kc_id,
+            "boot_kc_id": c.boot_kc_id,
+            "kext_count": c.kexts.len(),
+            "status": "ok",
+            "error": null,
+        }),
+        crate::verify::CacheState::Missing => json!({
+            "role": slot.role, "path": slot.mac_path, "sha256": null, "layers": [], "kernel_version": null,
+            "kernel_uuid": null, "kc_id": null, "boot_kc_id": null, "kext_count": 0, "status": "missing", "error": null,
+        }),
+        crate::verify::CacheState::Broken(e) => json!({
+            "role": slot.role, "path": slot.mac_path, "sha256": null, "layers": [], "kernel_version": null,
+            "kernel_uuid": null, "kc_id": null, "boot_kc_id": null, "kext_count": 0, "status": "unreadable", "error": e,
+        }),
+    }
+}
+
+/// `verify` as one JSON document (design.md's shape, plus a few fields).
+pub fn verify_json(r: &crate::verify::VerifyReport) -> Value {
+    let f = &r.facts;
+    let s = &f.system;
+    json!({
+        "tool": {"name": "kcheck", "version": env!("CARGO_PKG_VERSION")},
+        "root": s.root,
+        "data_root": s.data_root,
+        "system": {
+            "product_name": s.product_name,
+            "product_version": s.product_version,
+            "build": s.build,
+            "era": s.era.as_str(),
+            "sip": f.sip.as_str(),
+            "sip_assumed": if f.sip.assumed_on() { "enabled" } else { "disabled" },
+            "kernel": f.kernel.info().map(|k| json!({"path": crate::system::KERNEL, "version": k.kernel.version, "uuid": k.kernel.uuid})),
+        },
+        "caches": f.caches.iter().map(cache_json).collect::<Vec<_>>(),
+        "installed": {
+            "kexts": f.installed.kexts.len(),
+            "unreadable": f.installed.bad.len(),
+            "dirs": f.installed.dirs_scanned,
+        },
+        "findings": r.findings,
+        "verdict": r.verdict.as_str(),
+    })
+}
+
+/// `verify`, in the chosen format.
+pub fn verify(
+    out: &mut dyn Write,
+    r: &crate::verify::VerifyReport,
+    format: VerifyFormat,
+) -> io::Result<()> {
+    use crate::findings::{Severity, Verdict};
+    match format {
+        VerifyFormat::Json => return write_json(out, &verify_json(r)),
+        VerifyFormat::Jsonl => {
+            for f in &r.findings {
+                serde_json::to_writer(&mut *out, f).map_err(io::Error::other)?;
+                writeln!(out)?;
+            }
+            return Ok(());
+        }
+        VerifyFormat::Text => {}
+    }
+    let f = &r.facts;
+    let s = &f.system;
+    let sip = match f.sip {
+        crate::verify::Sip::Unknown => "unknown (assumed enabled, the default)".to_string(),
+        other => other.as_str().to_string(),
+    };
+    writeln!(out, "kcheck verify: {}", s.root.display())?;
+    if s.data_root != s.root {
+        writeln!(out, "data volume:   {}", s.data_root.display())?;
+    }
+    writeln!(
+        out,
+        "system:        {} {} ({}), era {}",
+        s.product_name,
+        s.product_version,
+        s.build,
+        s.era.as_str()
+    )?;
+    writeln!(out, "SIP:           {sip}")?;
+    writeln!(out)?;
+    let headline = match r.verdict {
+        Verdict::Healthy => "HEALTHY: the next boot will run the kexts installed on disk.",
+        Verdict::Attention => {
+            "ATTENTION: the next boot will mostly run what is installed; see the warnings."
+        }
+        Verdict::Broken => "BROKEN: the next boot will not run the kexts you think are installed.",
+    };
+    writeln!(out, "{headline}")?;
+    for (sev, title) in [
+        (Severity::Error, "ERRORS"),
+        (Severity::Warning, "WARNINGS"),
+        (Severity::Info, "INFO"),
+    ] {
+        let group: Vec<_> = r.findings.iter().filter(|x| x.severity == sev).collect();
+        if group.is_empty() {
+            continue;
+        }
+        writeln!(out, "\n{title} ({})", group.len())?;
+        for x in group {
+            writeln!(out, "\n  {}  {}", x.code, x.subject)?;
+            write!(out, "{}", wrap(&x.message, 80, "       "))?;
+            let ev: Vec<String> = x
+                .evidence
+                .iter()
+                .filter(|(_, v)| !v.is_null() && *v != &json!([]))
+                .map(|(k, v)| match v {
+                    Value::String(s) => format!("{k}: {s}"),
+                    Value::Array(items) => {
+                        let items: Vec<String> = items
+                            .iter()
+                            .map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_string))
+                            .collect();
+                        format!("{k}: {}", items.join(", "))
+                    }
+                    other => format!("{k}: {other}"),
+                })
+                .collect();
+            for e in ev {
+                write!(out, "{}", wrap(&e, 80, "       | "))?;
+            }
+            if !x.remedy.is_empty() {
+                write!(
+                    out,
+                    "{}",
+                    wrap(&format!("Remedy: {}", x.remedy), 80, "       ")
+                )?;
+            }
+        }
+    }
+    writeln!(out, "\nCACHES")?;
+    for slot in &f.caches {
+        let line = match &slot.state {
+            crate::verify::CacheState::Ok(c) => {
+                format!(
+                    "{} kexts, {}, kc id {}",
+                    c.kexts.len(),
+                    c.layers.join(" > "),
+                    dash(&c.kc_id)
+                )
+            }
+            crate::verify::CacheState::Missing => "missing".into(),
+            crate::verify::CacheState::Broken(_) => "unreadable (see above)".into(),
+        };
+        writeln!(out, "  {:<9} {}", slot.role, slot.mac_path)?;
+        write!(out, "{}", wrap(&line, 80, "            "))?;
+    }
+    if let Some(k) = f.kernel.info() {
+        writeln!(out, "  {:<9} {}", "kernel", crate::system::KERNEL)?;
+        write!(
+            out,
+            "{}",
+            wrap(&dash(&k.kernel.version), 80, "            ")
+        )?;
+    }
+    writeln!(
+        out,
+        "\nINSTALLED\n  {} kexts in {}{}",
+        f.installed.kexts.len(),
+        f.installed.dirs_scanned.join(", "),
+        if f.installed.bad.is_empty() {
+            String::new()
+        } else {
+            format!(" ({} unreadable)", f.installed.bad.len())
+        }
+    )?;
+    Ok(())
+}
+
+/// Output formats of `verify`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VerifyFormat {
+    /// Text for people.
+    Text,
+    /// One JSON document.
+    Json,
+    /// One finding per line.
+    Jsonl,
+}

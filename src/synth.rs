@@ -68,6 +68,8 @@ pub struct SynthKernel {
     pub uuid: [u8; 16],
     /// The Darwin release (`19.0.0`), used for the kpi pseudo-kexts.
     pub darwin: String,
+    /// Bytes of fake code in the kernel's `__TEXT,__text`.
+    pub text_size: usize,
 }
 
 /// A small deterministic PRNG (splitmix64).
@@ -300,6 +302,19 @@ pub fn kext_macho(k: &SynthKext, arch: Arch, vmaddr: u64, file_base: u64) -> Vec
     )
 }
 
+/// A bare kernel (`/System/Library/Kernels/kernel`): `MH_EXECUTE` with the
+/// kernel's `__TEXT` (version strings) and `LC_UUID`, no prelinked kexts.
+pub fn prelinked_kernel_without_kexts(kernel: &SynthKernel, arch: Arch) -> Vec<u8> {
+    let text = kernel_text(kernel);
+    let segs = [SegSpec {
+        name: "__TEXT",
+        vmaddr: 0xffff_ff80_0020_0000,
+        covers_header: true,
+        sections: text,
+    }];
+    build_macho(arch, 2, &segs, Some(kernel.uuid), &[], 0)
+}
+
 fn kernel_text(kernel: &SynthKernel) -> Vec<SectSpec> {
     let mut cs = Vec::new();
     cs.extend_from_slice(format!("@(#)VERSION: {}\0", kernel.version).as_bytes());
@@ -308,7 +323,7 @@ fn kernel_text(kernel: &SynthKernel) -> Vec<SectSpec> {
     vec![
         SectSpec {
             name: "__text",
-            data: fake_code(&kernel.version, 0x3000),
+            data: fake_code(&kernel.version, kernel.text_size),
         },
         SectSpec {
             name: "__const",
@@ -764,6 +779,7 @@ pub fn catalina_kernel() -> SynthKernel {
             .into(),
         uuid: uuid_for("kernel-19A583"),
         darwin: "19.0.0".into(),
+        text_size: 0x3000,
     }
 }
 
@@ -774,6 +790,7 @@ pub fn big_sur_kernel() -> SynthKernel {
             .into(),
         uuid: uuid_for("kernel-20B29"),
         darwin: "20.1.0".into(),
+        text_size: 0x3000,
     }
 }
 
@@ -784,6 +801,7 @@ pub fn arm_kernel() -> SynthKernel {
             .into(),
         uuid: uuid_for("kernel-20B29-t8101"),
         darwin: "20.1.0".into(),
+        text_size: 0x3000,
     }
 }
 
@@ -1044,9 +1062,14 @@ pub fn kext_fixtures() -> Vec<(&'static str, Vec<u8>)> {
     ]
 }
 
-/// Write every fixture below `dir` (`caches/`, `kexts/`); returns the
-/// paths written.
+/// Write every fixture below `dir` (`caches/`, `kexts/`, `roots/`);
+/// returns the cache and kext paths written.
 pub fn write_fixtures(dir: &Path) -> io::Result<Vec<PathBuf>> {
+    let roots = dir.join("roots");
+    if roots.exists() {
+        std::fs::remove_dir_all(&roots)?;
+    }
+    crate::synth_roots::write_roots(&roots)?;
     let mut written = Vec::new();
     for (sub, files) in [("caches", cache_fixtures()), ("kexts", kext_fixtures())] {
         let d = dir.join(sub);
