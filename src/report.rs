@@ -306,7 +306,9 @@ pub fn wrap(text: &str, width: usize, indent: &str) -> String {
     // Tokens: words, with backticked spans glued together when they fit.
     let mut tokens: Vec<String> = Vec::new();
     let mut span: Option<String> = None;
-    for word in text.split_whitespace() {
+    // Split on single spaces so runs of spaces (as in `Jul  6` of a kernel
+    // version) survive: an empty word stands for an extra space.
+    for word in text.split(' ') {
         match span.as_mut() {
             Some(open) => {
                 open.push(' ');
@@ -520,7 +522,7 @@ pub fn verify(
                     dash(&c.kc_id)
                 )
             }
-            crate::verify::CacheState::Missing => "missing".into(),
+            crate::verify::CacheState::Missing => "not present".into(),
             crate::verify::CacheState::Broken(_) => "unreadable (see above)".into(),
         };
         writeln!(out, "  {:<9} {}", slot.role, slot.mac_path)?;
