@@ -1,0 +1,95 @@
+//! kcheck never writes to what it inspects: a full manifest of a fixture
+//! root (paths, sizes, modes, modification times, content hashes) is the
+//! same before and after every command has run on it.
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+
+type Manifest = BTreeMap<PathBuf, (u64, u32, i64, i64, String)>;
+
+fn manifest(root: &Path) -> Manifest {
+    let mut m = Manifest::new();
+    for e in walkdir::WalkDir::new(root).follow_links(false) {
+        let e = e.unwrap();
+        let meta = std::fs::symlink_metadata(e.path()).unwrap();
+        let hash = if meta.is_file() {
+            kcheck::cache::sha256_hex(&std::fs::read(e.path()).unwrap())
+        } else {
+            String::new()
+        };
+        m.insert(
+            e.path().strip_prefix(root).unwrap().to_path_buf(),
+            (
+                meta.len(),
+                meta.mode(),
+                meta.mtime(),
+                meta.mtime_nsec(),
+                hash,
+            ),
+        );
+    }
+    m
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    for e in walkdir::WalkDir::new(from) {
+        let e = e.unwrap();
+        let dest = to.join(e.path().strip_prefix(from).unwrap());
+        if e.file_type().is_dir() {
+            std::fs::create_dir_all(&dest).unwrap();
+        } else {
+            std::fs::copy(e.path(), &dest).unwrap();
+        }
+    }
+}
+
+#[test]
+fn no_command_changes_the_root_it_reads() {
+    let src =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/roots/demo-10.15.0-pending-shove");
+    let dir = tempfile::tempdir().unwrap();
+    copy_tree(&src, dir.path());
+    let sys = dir.path().join("Macintosh HD");
+    let data = dir.path().join("Macintosh HD - Data");
+    let before = manifest(dir.path());
+    let boot = sys.join("System/Library/PrelinkedKernels/prelinkedkernel");
+    let staged = data.join("Library/Apple/System/Library/PrelinkedKernels/prelinkedkernel");
+    let runs: Vec<Vec<&std::ffi::OsStr>> = vec![
+        vec!["verify".as_ref(), "--root".as_ref(), sys.as_os_str()],
+        vec![
+            "verify".as_ref(),
+            "--json".as_ref(),
+            "--root".as_ref(),
+            sys.as_os_str(),
+            "--data-root".as_ref(),
+            data.as_os_str(),
+        ],
+        vec![
+            "verify".as_ref(),
+            "--format".as_ref(),
+            "jsonl".as_ref(),
+            "--root".as_ref(),
+            sys.as_os_str(),
+        ],
+        vec!["info".as_ref(), boot.as_os_str()],
+        vec!["kexts".as_ref(), "--json".as_ref(), boot.as_os_str()],
+        vec!["diff".as_ref(), boot.as_os_str(), staged.as_os_str()],
+    ];
+    for args in runs {
+        let out = Command::cargo_bin("kcheck")
+            .unwrap()
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.code().unwrap() <= 2,
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let after = manifest(dir.path());
+    assert_eq!(before, after, "kcheck changed the tree it inspected");
+}
