@@ -150,6 +150,91 @@ pub enum Command {
         #[command(flatten)]
         output: OutputArgs,
     },
+    /// The kexts loaded now (`kextstat` / `kmutil showloaded` output, from a
+    /// FILE, `-` for standard input, or run live on macOS), compared with
+    /// the boot cache and the kexts on disk of --root: loaded but not in the
+    /// cache (LD001), loaded version differs from disk (LD002).
+    #[command(
+        after_help = "Examples:\n  kcheck loaded                       # on a Mac: runs kextstat or kmutil showloaded\n  kextstat | kcheck loaded -\n  kcheck loaded --root \"/Volumes/Macintosh HD\" saved-kextstat.txt --json"
+    )]
+    Loaded {
+        /// A saved listing, or `-` for standard input; none: run it live (macOS).
+        file: Option<PathBuf>,
+        /// The system root whose caches and kexts to compare with.
+        #[arg(long, value_name = "DIR", default_value = "/")]
+        root: PathBuf,
+        /// The data volume (default: `<root> - Data` when it exists, else the root).
+        #[arg(long, value_name = "DIR")]
+        data_root: Option<PathBuf>,
+        /// List every loaded kext, not only the third-party ones.
+        #[arg(long)]
+        all: bool,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+}
+
+/// Text inputs (logs, listings) larger than this are refused.
+pub const MAX_TEXT_INPUT: u64 = 256 << 20;
+
+/// Read a text input: a file, or standard input for `-`.
+pub fn read_text(path: &std::path::Path) -> Result<String, Error> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    if path == std::path::Path::new("-") {
+        std::io::stdin()
+            .take(MAX_TEXT_INPUT + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| Error::io(path, e))?;
+    } else {
+        let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+        if meta.is_dir() {
+            return Err(Error::format(
+                path,
+                crate::error::FormatError::new("file", 0, "is a directory, not a file"),
+            ));
+        }
+        std::fs::File::open(path)
+            .and_then(|f| f.take(MAX_TEXT_INPUT + 1).read_to_end(&mut bytes))
+            .map_err(|e| Error::io(path, e))?;
+    }
+    if bytes.len() as u64 > MAX_TEXT_INPUT {
+        return Err(Error::format(
+            path,
+            crate::error::FormatError::new(
+                "file",
+                MAX_TEXT_INPUT,
+                "larger than any log kcheck reads (256 MiB)",
+            ),
+        ));
+    }
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// The facts of `root` to compare live evidence with: `None` when the
+/// default root `/` is not a macOS system (e.g. reading a saved listing on
+/// Linux); an error when an explicitly given root is not one.
+fn facts_for(
+    root: PathBuf,
+    data_root: Option<PathBuf>,
+) -> Result<Option<crate::verify::Facts>, Error> {
+    let default = root == std::path::Path::new("/") && data_root.is_none();
+    let opts = crate::verify::VerifyOptions {
+        root,
+        data_root,
+        sip: crate::verify::Sip::Unknown,
+    };
+    match crate::verify::gather(&opts) {
+        Ok(f) => Ok(Some(f)),
+        Err(Error::NotSystem { .. }) if default => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+fn live_only(what: &str) -> Error {
+    Error::Unsupported(format!(
+        "{what} reads the running kernel and works only on macOS; give a saved output as FILE (or - for standard input)"
+    ))
 }
 
 /// Run a parsed command line, writing to `out`. Returns the exit status.
@@ -210,6 +295,58 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<u8, Error> {
             }
             report::kexts(out, &info, output.format()?).map_err(Error::Output)?;
             Ok(0)
+        }
+        Command::Loaded {
+            file,
+            root,
+            data_root,
+            all,
+            output,
+        } => {
+            let (name, text) = match &file {
+                Some(f) => (f.clone(), read_text(f)?),
+                None if cfg!(target_os = "macos") => {
+                    use crate::live::Probe;
+                    let probe = crate::live::SystemProbe;
+                    let kmutil = std::path::Path::new("/usr/bin/kmutil").exists();
+                    let text = if kmutil {
+                        probe.run("/usr/bin/kmutil", &["showloaded"])
+                    } else {
+                        probe.run("/usr/sbin/kextstat", &[])
+                    };
+                    (
+                        PathBuf::from(if kmutil {
+                            "kmutil showloaded"
+                        } else {
+                            "kextstat"
+                        }),
+                        text.map_err(Error::Unsupported)?,
+                    )
+                }
+                None => return Err(live_only("kcheck loaded without a FILE")),
+            };
+            let rows = crate::loaded::parse(&text).map_err(|e| Error::format(&name, e))?;
+            let findings = match facts_for(root, data_root)? {
+                Some(facts) => crate::loaded::compare_with_system(&rows, &facts),
+                None => Vec::new(),
+            };
+            match output.format()? {
+                Format::Json => {
+                    serde_json::to_writer_pretty(
+                        &mut *out,
+                        &crate::loaded::to_json(&rows, &findings),
+                    )
+                    .map_err(|e| Error::Output(std::io::Error::other(e)))?;
+                    writeln!(out).map_err(Error::Output)?;
+                }
+                Format::Text if all => {
+                    crate::loaded::write_text_all(out, &rows, &findings).map_err(Error::Output)?
+                }
+                Format::Text => {
+                    crate::loaded::write_text(out, &rows, &findings).map_err(Error::Output)?
+                }
+            }
+            Ok(crate::findings::Verdict::of(&findings).exit_code())
         }
         Command::Diff {
             a,

@@ -187,6 +187,16 @@ pub const CATALOGUE: &[(&str, Severity, &str)] = &[
         Severity::Info,
         "panic report from a build other than the installed one",
     ),
+    (
+        "LD001",
+        Severity::Warning,
+        "a loaded kext is not in the boot kernel cache (it was loaded from disk after boot, or the cache changed since boot)",
+    ),
+    (
+        "LD002",
+        Severity::Warning,
+        "the loaded version of a kext differs from the version installed on disk: a restart will change what runs",
+    ),
 ];
 
 /// The default severity of `code`.

@@ -430,7 +430,7 @@ pub fn verify(
     r: &crate::verify::VerifyReport,
     format: VerifyFormat,
 ) -> io::Result<()> {
-    use crate::findings::{Severity, Verdict};
+    use crate::findings::Verdict;
     match format {
         VerifyFormat::Json => return write_json(out, &verify_json(r)),
         VerifyFormat::Jsonl => {
@@ -470,46 +470,8 @@ pub fn verify(
         Verdict::Broken => "BROKEN: the next boot will not run the kexts you think are installed.",
     };
     writeln!(out, "{headline}")?;
-    for (sev, title) in [
-        (Severity::Error, "ERRORS"),
-        (Severity::Warning, "WARNINGS"),
-        (Severity::Info, "INFO"),
-    ] {
-        let group: Vec<_> = r.findings.iter().filter(|x| x.severity == sev).collect();
-        if group.is_empty() {
-            continue;
-        }
-        writeln!(out, "\n{title} ({})", group.len())?;
-        for x in group {
-            writeln!(out, "\n  {}  {}", x.code, x.subject)?;
-            write!(out, "{}", wrap(&x.message, 80, "       "))?;
-            let ev: Vec<String> = x
-                .evidence
-                .iter()
-                .filter(|(_, v)| !v.is_null() && *v != &json!([]))
-                .map(|(k, v)| match v {
-                    Value::String(s) => format!("{k}: {s}"),
-                    Value::Array(items) => {
-                        let items: Vec<String> = items
-                            .iter()
-                            .map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_string))
-                            .collect();
-                        format!("{k}: {}", items.join(", "))
-                    }
-                    other => format!("{k}: {other}"),
-                })
-                .collect();
-            for e in ev {
-                write!(out, "{}", wrap(&e, 80, "       | "))?;
-            }
-            if !x.remedy.is_empty() {
-                write!(
-                    out,
-                    "{}",
-                    wrap(&format!("Remedy: {}", x.remedy), 80, "       ")
-                )?;
-            }
-        }
+    if !r.findings.is_empty() {
+        write_findings(out, &r.findings)?;
     }
     writeln!(out, "\nCACHES")?;
     for slot in &f.caches {
@@ -547,6 +509,60 @@ pub fn verify(
             format!(" ({} unreadable)", f.installed.bad.len())
         }
     )?;
+    Ok(())
+}
+
+/// Findings grouped by severity (errors first), each with its evidence
+/// and remedy, in 80 columns; "No findings." when there are none. Shared
+/// by every command that reports findings.
+pub fn write_findings(
+    out: &mut dyn Write,
+    findings: &[crate::findings::Finding],
+) -> io::Result<()> {
+    use crate::findings::Severity;
+    if findings.is_empty() {
+        return writeln!(out, "\nNo findings.");
+    }
+    for (sev, title) in [
+        (Severity::Error, "ERRORS"),
+        (Severity::Warning, "WARNINGS"),
+        (Severity::Info, "INFO"),
+    ] {
+        let group: Vec<_> = findings.iter().filter(|x| x.severity == sev).collect();
+        if group.is_empty() {
+            continue;
+        }
+        writeln!(out, "\n{title} ({})", group.len())?;
+        for x in group {
+            // Long subjects (paths) are broken, not left running past 80 columns.
+            let subject = wrap(&x.subject, 80, "         ");
+            let subject = subject.strip_prefix("         ").unwrap_or(&subject);
+            write!(out, "\n  {}  {subject}", x.code)?;
+            write!(out, "{}", wrap(&x.message, 80, "       "))?;
+            for (k, v) in &x.evidence {
+                if v.is_null() || *v == json!([]) {
+                    continue;
+                }
+                let text = match v {
+                    Value::String(s) => s.clone(),
+                    Value::Array(items) => items
+                        .iter()
+                        .map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_string))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    other => other.to_string(),
+                };
+                write!(out, "{}", wrap(&format!("{k}: {text}"), 80, "       | "))?;
+            }
+            if !x.remedy.is_empty() {
+                write!(
+                    out,
+                    "{}",
+                    wrap(&format!("Remedy: {}", x.remedy), 80, "       ")
+                )?;
+            }
+        }
+    }
     Ok(())
 }
 

@@ -75,8 +75,10 @@ fn every_verify_code_of_the_three_eras_has_a_fixture() {
         .collect();
     // ST006 and KN002 need the live probes of `verify --live`; ZN/PN come from logs.
     for (code, _, _) in kcheck::findings::CATALOGUE {
-        let live_or_logs =
-            ["ST006", "KN002"].contains(code) || code.starts_with("ZN") || code.starts_with("PN");
+        let live_or_logs = ["ST006", "KN002"].contains(code)
+            || code.starts_with("ZN")
+            || code.starts_with("PN")
+            || code.starts_with("LD");
         assert!(
             live_or_logs || covered.contains(code),
             "no fixture root produces {code}"
