@@ -7,24 +7,17 @@
 
 fn main() -> std::io::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let value = |flag: &str| {
-        args.iter()
-            .position(|a| a == flag)
-            .and_then(|i| args.get(i + 1))
-            .cloned()
-    };
+    let value = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).cloned();
     let positional: Vec<&String> = args
         .iter()
         .enumerate()
         .filter(|(i, a)| !a.starts_with("--") && (*i == 0 || !args[i - 1].starts_with("--")))
         .map(|(_, a)| a)
         .collect();
-    let dir =
-        std::path::PathBuf::from(positional.first().map(|s| s.as_str()).unwrap_or("testdata"));
+    let dir = std::path::PathBuf::from(positional.first().map(|s| s.as_str()).unwrap_or("testdata"));
     let written = if let Some(n) = value("--scale") {
         let n: usize = n.parse().expect("--scale takes a number of kexts");
-        let code: usize =
-            value("--code").map_or(100 * 1024, |c| c.parse().expect("--code takes bytes"));
+        let code: usize = value("--code").map_or(100 * 1024, |c| c.parse().expect("--code takes bytes"));
         std::fs::create_dir_all(&dir)?;
         let mut out = Vec::new();
         for (name, bytes) in kcheck::synth::scaled_fixtures(n, code) {

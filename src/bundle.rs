@@ -73,12 +73,7 @@ impl InstalledKext {
     /// arm64 (and arm64 for arm64e), else the UUID of a single-slice
     /// executable.
     pub fn uuid_for(&self, arch: &str) -> Option<&str> {
-        let find = |a: &str| {
-            self.uuids
-                .iter()
-                .find(|(have, _)| have == a)
-                .map(|(_, u)| u.as_str())
-        };
+        let find = |a: &str| self.uuids.iter().find(|(have, _)| have == a).map(|(_, u)| u.as_str());
         if let Some(u) = find(arch) {
             return Some(u);
         }
@@ -132,12 +127,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits {
-            max_depth: 16,
-            max_entries: 200_000,
-            max_plist_bytes: 16 << 20,
-            max_executable_bytes: 512 << 20,
-        }
+        Limits { max_depth: 16, max_entries: 200_000, max_plist_bytes: 16 << 20, max_executable_bytes: 512 << 20 }
     }
 }
 
@@ -152,22 +142,12 @@ pub fn scan(volume_root: &Path, dirs: &[&str], limits: &Limits) -> Inventory {
         Err(e) => {
             inv.bad.push(BadBundle {
                 path: "/".into(),
-                reason: one_line(&format!(
-                    "cannot resolve the volume root {}: {e}",
-                    volume_root.display()
-                )),
+                reason: one_line(&format!("cannot resolve the volume root {}: {e}", volume_root.display())),
             });
             return inv;
         }
     };
-    let mut walker = Walker {
-        root: &root,
-        limits,
-        entries: 0,
-        stopped: false,
-        jobs: Vec::new(),
-        bad: Vec::new(),
-    };
+    let mut walker = Walker { root: &root, limits, entries: 0, stopped: false, jobs: Vec::new(), bad: Vec::new() };
     for dir in dirs {
         if walker.stopped {
             break;
@@ -201,15 +181,11 @@ pub fn scan(volume_root: &Path, dirs: &[&str], limits: &Limits) -> Inventory {
     for (job, result) in jobs.iter().zip(read_all(&root, &jobs, limits)) {
         match result {
             Ok(k) => inv.kexts.push(k),
-            Err(reason) => inv.bad.push(BadBundle {
-                path: job.mac.clone(),
-                reason: one_line(&reason),
-            }),
+            Err(reason) => inv.bad.push(BadBundle { path: job.mac.clone(), reason: one_line(&reason) }),
         }
     }
     inv.kexts.sort_by(|a, b| a.path.cmp(&b.path));
-    inv.bad
-        .sort_by(|a, b| a.path.cmp(&b.path).then_with(|| a.reason.cmp(&b.reason)));
+    inv.bad.sort_by(|a, b| a.path.cmp(&b.path).then_with(|| a.reason.cmp(&b.reason)));
     inv
 }
 
@@ -232,10 +208,7 @@ struct Walker<'a> {
 
 impl Walker<'_> {
     fn bad(&mut self, path: &str, reason: String) {
-        self.bad.push(BadBundle {
-            path: path.to_string(),
-            reason: one_line(&reason),
-        });
+        self.bad.push(BadBundle { path: path.to_string(), reason: one_line(&reason) });
     }
 
     /// Read the `.kext` entries of the folder `dir` (canonical), whose
@@ -254,10 +227,7 @@ impl Walker<'_> {
             self.entries += 1;
             if self.entries > self.limits.max_entries {
                 self.stopped = true;
-                let reason = format!(
-                    "more than {} entries; scan stopped",
-                    self.limits.max_entries
-                );
+                let reason = format!("more than {} entries; scan stopped", self.limits.max_entries);
                 self.bad(dir_mac, reason);
                 return;
             }
@@ -302,8 +272,7 @@ impl Walker<'_> {
                 continue;
             }
             if ancestors.iter().any(|a| a.starts_with(&canon)) {
-                let reason =
-                    format!("symlink loop at {mac}: it leads back into an enclosing bundle");
+                let reason = format!("symlink loop at {mac}: it leads back into an enclosing bundle");
                 self.bad(&mac, reason);
                 continue;
             }
@@ -316,10 +285,7 @@ impl Walker<'_> {
                     continue;
                 }
             };
-            self.jobs.push(Job {
-                mac: mac.clone(),
-                fs: canon.clone(),
-            });
+            self.jobs.push(Job { mac: mac.clone(), fs: canon.clone() });
             self.plugins(&canon, &mac, has_contents, depth, ancestors);
         }
     }
@@ -333,11 +299,7 @@ impl Walker<'_> {
         depth: usize,
         ancestors: &mut Vec<PathBuf>,
     ) {
-        let rel = if has_contents {
-            "Contents/PlugIns"
-        } else {
-            "PlugIns"
-        };
+        let rel = if has_contents { "Contents/PlugIns" } else { "PlugIns" };
         let path = bundle.join(rel);
         let mac = mac_join(bundle_mac, rel);
         match exists(&path) {
@@ -375,8 +337,7 @@ fn read_all(root: &Path, jobs: &[Job], limits: &Limits) -> Vec<Result<InstalledK
         return jobs.iter().map(|j| read_bundle(root, j, limits)).collect();
     }
     let next = AtomicUsize::new(0);
-    let done: Mutex<Vec<(usize, Result<InstalledKext, String>)>> =
-        Mutex::new(Vec::with_capacity(jobs.len()));
+    let done: Mutex<Vec<(usize, Result<InstalledKext, String>)>> = Mutex::new(Vec::with_capacity(jobs.len()));
     std::thread::scope(|s| {
         for _ in 0..threads {
             s.spawn(|| {
@@ -402,42 +363,32 @@ fn read_all(root: &Path, jobs: &[Job], limits: &Limits) -> Vec<Result<InstalledK
 fn read_bundle(root: &Path, job: &Job, limits: &Limits) -> Result<InstalledKext, String> {
     let b = &job.fs;
     let ioerr = |e: io::Error, rel: &str| io_reason(&e, rel);
-    let (plist_rel, flat) =
-        if exists(&b.join("Contents/Info.plist")).map_err(|e| ioerr(e, "Contents/Info.plist"))? {
-            ("Contents/Info.plist", false)
-        } else if exists(&b.join("Info.plist")).map_err(|e| ioerr(e, "Info.plist"))? {
-            ("Info.plist", true)
-        } else {
-            return Err("Contents/Info.plist is missing".into());
-        };
+    let (plist_rel, flat) = if exists(&b.join("Contents/Info.plist")).map_err(|e| ioerr(e, "Contents/Info.plist"))? {
+        ("Contents/Info.plist", false)
+    } else if exists(&b.join("Info.plist")).map_err(|e| ioerr(e, "Info.plist"))? {
+        ("Info.plist", true)
+    } else {
+        return Err("Contents/Info.plist is missing".into());
+    };
     let plist_path = resolve(root, &b.join(plist_rel), &mac_join(&job.mac, plist_rel))?;
     let meta = fs::metadata(&plist_path).map_err(|e| ioerr(e, plist_rel))?;
     if meta.is_dir() {
-        return Err(format!(
-            "a directory where Info.plist should be ({plist_rel})"
-        ));
+        return Err(format!("a directory where Info.plist should be ({plist_rel})"));
     }
     if !meta.is_file() {
         return Err(format!("{plist_rel} is not a regular file"));
     }
     if meta.len() > limits.max_plist_bytes {
-        return Err(format!(
-            "Info.plist is {} bytes, over the {}-byte limit",
-            meta.len(),
-            limits.max_plist_bytes
-        ));
+        return Err(format!("Info.plist is {} bytes, over the {}-byte limit", meta.len(), limits.max_plist_bytes));
     }
-    let bytes =
-        read_bounded(&plist_path, limits.max_plist_bytes).map_err(|e| ioerr(e, plist_rel))?;
+    let bytes = read_bounded(&plist_path, limits.max_plist_bytes).map_err(|e| ioerr(e, plist_rel))?;
     let (value, format) = if bytes.starts_with(b"bplist00") {
         (plist::Value::from_reader(Cursor::new(&bytes)), "binary")
     } else {
         (plist::Value::from_reader_xml(Cursor::new(&bytes)), "xml")
     };
     let value = value.map_err(|e| format!("Info.plist is not a valid plist: {e}"))?;
-    let dict = value
-        .as_dictionary()
-        .ok_or("Info.plist is not a dictionary")?;
+    let dict = value.as_dictionary().ok_or("Info.plist is not a dictionary")?;
     let bundle_id = dict
         .get("CFBundleIdentifier")
         .and_then(plist::Value::as_string)
@@ -446,11 +397,7 @@ fn read_bundle(root: &Path, job: &Job, limits: &Limits) -> Result<InstalledKext,
         .to_string();
     let version = match dict.get("CFBundleVersion") {
         None => None,
-        Some(v) => Some(
-            v.as_string()
-                .ok_or("CFBundleVersion is not a string")?
-                .to_string(),
-        ),
+        Some(v) => Some(v.as_string().ok_or("CFBundleVersion is not a string")?.to_string()),
     };
     let executable = match dict.get("CFBundleExecutable") {
         None => None,
@@ -459,9 +406,7 @@ fn read_bundle(root: &Path, job: &Job, limits: &Limits) -> Result<InstalledKext,
             if name.is_empty() {
                 None
             } else if name.contains('/') || name == "." || name == ".." || name.contains('\0') {
-                return Err(format!(
-                    "CFBundleExecutable {name:?} is not a plain file name"
-                ));
+                return Err(format!("CFBundleExecutable {name:?} is not a plain file name"));
             } else {
                 Some(name.to_string())
             }
@@ -480,27 +425,19 @@ fn read_bundle(root: &Path, job: &Job, limits: &Limits) -> Result<InstalledKext,
     let Some(exe) = executable else {
         return Ok(kext);
     };
-    let exe_rel = if flat {
-        exe.clone()
-    } else {
-        format!("Contents/MacOS/{exe}")
-    };
+    let exe_rel = if flat { exe.clone() } else { format!("Contents/MacOS/{exe}") };
     let exe_mac = mac_join(&job.mac, &exe_rel);
     match exists(&b.join(&exe_rel)) {
         Ok(true) => {}
         Ok(false) => {
-            return Err(format!(
-                "CFBundleExecutable \"{exe}\" is missing at {exe_rel}"
-            ));
+            return Err(format!("CFBundleExecutable \"{exe}\" is missing at {exe_rel}"));
         }
         Err(e) => return Err(ioerr(e, &exe_rel)),
     }
     let exe_path = resolve(root, &b.join(&exe_rel), &exe_mac)?;
     let meta = fs::metadata(&exe_path).map_err(|e| ioerr(e, &exe_rel))?;
     if !meta.is_file() {
-        return Err(format!(
-            "CFBundleExecutable \"{exe}\" at {exe_rel} is not a regular file"
-        ));
+        return Err(format!("CFBundleExecutable \"{exe}\" at {exe_rel} is not a regular file"));
     }
     if meta.len() > limits.max_executable_bytes {
         return Err(format!(
@@ -509,8 +446,7 @@ fn read_bundle(root: &Path, job: &Job, limits: &Limits) -> Result<InstalledKext,
             limits.max_executable_bytes
         ));
     }
-    let data =
-        read_bounded(&exe_path, limits.max_executable_bytes).map_err(|e| ioerr(e, &exe_rel))?;
+    let data = read_bounded(&exe_path, limits.max_executable_bytes).map_err(|e| ioerr(e, &exe_rel))?;
     kext.uuids = slice_uuids(&data)?;
     kext.executable_sha256 = Some(sha256_hex(&data));
     kext.executable = Some(exe);
@@ -520,25 +456,18 @@ fn read_bundle(root: &Path, job: &Job, limits: &Limits) -> Result<InstalledKext,
 
 /// `(arch, uuid)` of every Mach-O slice of an executable.
 fn slice_uuids(data: &[u8]) -> Result<Vec<(String, String)>, String> {
-    let magic = data
-        .get(..4)
-        .and_then(|b| <[u8; 4]>::try_from(b).ok())
-        .map(u32::from_be_bytes);
+    let magic = data.get(..4).and_then(|b| <[u8; 4]>::try_from(b).ok()).map(u32::from_be_bytes);
     let mut out = Vec::new();
     match magic {
         Some(0xcafe_babe | 0xcafe_babf) => {
-            let (slices, _) = read_fat(data, None)
-                .map_err(|e| format!("executable is a damaged FAT file: {e}"))?;
+            let (slices, _) = read_fat(data, None).map_err(|e| format!("executable is a damaged FAT file: {e}"))?;
             for s in slices {
                 // read_fat checked offset + size against the file length.
                 let end = usize::try_from(s.offset.saturating_add(s.size)).unwrap_or(usize::MAX);
                 let start = usize::try_from(s.offset).unwrap_or(usize::MAX);
-                let bytes = data.get(..end).ok_or_else(|| {
-                    format!(
-                        "executable is a damaged FAT file: slice {} is outside the file",
-                        s.arch
-                    )
-                })?;
+                let bytes = data
+                    .get(..end)
+                    .ok_or_else(|| format!("executable is a damaged FAT file: slice {} is outside the file", s.arch))?;
                 let layer = format!("fat[{}] > mach-o", s.arch);
                 let view = MachView::parse(bytes, start, &layer)
                     .map_err(|e| format!("executable is a damaged FAT file: {e}"))?;
@@ -548,8 +477,8 @@ fn slice_uuids(data: &[u8]) -> Result<Vec<(String, String)>, String> {
             }
         }
         Some(0xfeed_face | 0xfeed_facf | 0xcefa_edfe | 0xcffa_edfe) => {
-            let view = MachView::parse(data, 0, "mach-o")
-                .map_err(|e| format!("executable is a damaged Mach-O: {e}"))?;
+            let view =
+                MachView::parse(data, 0, "mach-o").map_err(|e| format!("executable is a damaged Mach-O: {e}"))?;
             if let Some(u) = view.uuid() {
                 out.push((view.arch(), format_uuid(&u)));
             }
@@ -570,15 +499,10 @@ fn slice_uuids(data: &[u8]) -> Result<Vec<(String, String)>, String> {
 fn resolve(root: &Path, path: &Path, mac: &str) -> Result<PathBuf, String> {
     match fs::canonicalize(path) {
         Ok(c) if c.starts_with(root) => Ok(c),
-        Ok(c) => Err(format!(
-            "symlink leads outside the volume root: {mac} -> {}",
-            c.to_string_lossy()
-        )),
+        Ok(c) => Err(format!("symlink leads outside the volume root: {mac} -> {}", c.to_string_lossy())),
         Err(e) if is_loop(&e) => Err(format!("symlink loop at {mac}")),
         Err(e) if is_absent(&e) => {
-            let target = fs::read_link(path)
-                .map(|t| format!(" -> {}", t.to_string_lossy()))
-                .unwrap_or_default();
+            let target = fs::read_link(path).map(|t| format!(" -> {}", t.to_string_lossy())).unwrap_or_default();
             Err(format!("dangling symlink at {mac}{target}"))
         }
         Err(e) => Err(io_reason(&e, mac)),
@@ -598,22 +522,15 @@ fn exists(path: &Path) -> io::Result<bool> {
 /// Read at most `max` bytes of a file.
 fn read_bounded(path: &Path, max: u64) -> io::Result<Vec<u8>> {
     let mut data = Vec::new();
-    fs::File::open(path)?
-        .take(max.saturating_add(1))
-        .read_to_end(&mut data)?;
+    fs::File::open(path)?.take(max.saturating_add(1)).read_to_end(&mut data)?;
     if data.len() as u64 > max {
-        return Err(io::Error::other(format!(
-            "grew past the {max}-byte limit while being read"
-        )));
+        return Err(io::Error::other(format!("grew past the {max}-byte limit while being read")));
     }
     Ok(data)
 }
 
 fn is_absent(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
-    )
+    matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory)
 }
 
 fn is_loop(e: &io::Error) -> bool {
@@ -638,29 +555,17 @@ fn one_line(s: &str) -> String {
     if !s.contains(['\n', '\r']) {
         return s.to_string();
     }
-    s.split(['\n', '\r'])
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
+    s.split(['\n', '\r']).map(str::trim).filter(|p| !p.is_empty()).collect::<Vec<_>>().join(" ")
 }
 
 /// `/Library/Extensions/` → `/Library/Extensions`; `` → `/`.
 fn normalize_dir(dir: &str) -> String {
     let trimmed = dir.trim_matches('/');
-    if trimmed.is_empty() {
-        "/".into()
-    } else {
-        format!("/{trimmed}")
-    }
+    if trimmed.is_empty() { "/".into() } else { format!("/{trimmed}") }
 }
 
 fn mac_join(base: &str, rel: &str) -> String {
-    if base.ends_with('/') {
-        format!("{base}{rel}")
-    } else {
-        format!("{base}/{rel}")
-    }
+    if base.ends_with('/') { format!("{base}{rel}") } else { format!("{base}/{rel}") }
 }
 
 #[cfg(test)]
@@ -689,10 +594,7 @@ mod tests {
 
     fn macho(id: &str, seed: &str) -> (Vec<u8>, String) {
         let k = synth_kext(id, "1", seed);
-        (
-            synth::kext_macho(&k, Arch::X86_64, 0, 0),
-            format_uuid(&synth::uuid_for(seed)),
-        )
+        (synth::kext_macho(&k, Arch::X86_64, 0, 0), format_uuid(&synth::uuid_for(seed)))
     }
 
     fn dict(pairs: &[(&str, plist::Value)]) -> plist::Value {
@@ -745,9 +647,7 @@ mod tests {
     fn plist_at(root: &Path, rel: &str, pairs: &[(&str, plist::Value)]) {
         let b = root.join(rel);
         fs::create_dir_all(b.join("Contents")).unwrap();
-        dict(pairs)
-            .to_file_xml(b.join("Contents/Info.plist"))
-            .unwrap();
+        dict(pairs).to_file_xml(b.join("Contents/Info.plist")).unwrap();
     }
 
     fn scan_le(root: &Path) -> Inventory {
@@ -759,17 +659,11 @@ mod tests {
     }
 
     fn bad(inv: &Inventory) -> Vec<(&str, &str)> {
-        inv.bad
-            .iter()
-            .map(|b| (b.path.as_str(), b.reason.as_str()))
-            .collect()
+        inv.bad.iter().map(|b| (b.path.as_str(), b.reason.as_str())).collect()
     }
 
     fn find<'a>(inv: &'a Inventory, path: &str) -> &'a InstalledKext {
-        inv.kexts
-            .iter()
-            .find(|k| k.path == path)
-            .unwrap_or_else(|| panic!("{path} not found in {:?}", paths(inv)))
+        inv.kexts.iter().find(|k| k.path == path).unwrap_or_else(|| panic!("{path} not found in {:?}", paths(inv)))
     }
 
     fn reason<'a>(inv: &'a Inventory, path: &str) -> &'a str {
@@ -785,51 +679,19 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let root = t.path();
         let (foo, foo_uuid) = macho("com.example.Foo", "foo");
-        bundle(
-            root,
-            &format!("{LE}/Foo.kext"),
-            "com.example.Foo",
-            Some("1.2.3"),
-            Some(("Foo", &foo)),
-            false,
-        );
+        bundle(root, &format!("{LE}/Foo.kext"), "com.example.Foo", Some("1.2.3"), Some(("Foo", &foo)), false);
         let (x86, x86_uuid) = macho("com.example.Fat", "fat-x86");
         let arm_k = synth_kext("com.example.Fat", "1", "fat-arm");
         let arm = synth::kext_macho(&arm_k, Arch::Arm64e, 0, 0);
         let arm_uuid = format_uuid(&arm_k.uuid);
         let fat = synth::fat(&[(Arch::X86_64, &x86), (Arch::Arm64e, &arm)], false);
-        bundle(
-            root,
-            &format!("{LE}/Fat.kext"),
-            "com.example.Fat",
-            Some("2.0"),
-            Some(("Fat", &fat)),
-            true,
-        );
+        bundle(root, &format!("{LE}/Fat.kext"), "com.example.Fat", Some("2.0"), Some(("Fat", &fat)), true);
         codeless(root, &format!("{LE}/Codeless.kext"), "com.example.Codeless");
-        bundle(
-            root,
-            &format!("{LE}/NoVersion.kext"),
-            "com.example.NoVersion",
-            None,
-            None,
-            false,
-        );
+        bundle(root, &format!("{LE}/NoVersion.kext"), "com.example.NoVersion", None, None, false);
         // Nested plug-ins, two levels, plus things that must be ignored.
         let (p, _) = macho("com.example.Parent", "parent");
-        bundle(
-            root,
-            &format!("{LE}/Parent.kext"),
-            "com.example.Parent",
-            Some("3"),
-            Some(("Parent", &p)),
-            false,
-        );
-        codeless(
-            root,
-            &format!("{LE}/Parent.kext/Contents/PlugIns/Child.kext"),
-            "com.example.Child",
-        );
+        bundle(root, &format!("{LE}/Parent.kext"), "com.example.Parent", Some("3"), Some(("Parent", &p)), false);
+        codeless(root, &format!("{LE}/Parent.kext/Contents/PlugIns/Child.kext"), "com.example.Child");
         let (g, g_uuid) = macho("com.example.Grand", "grand");
         bundle(
             root,
@@ -881,19 +743,12 @@ mod tests {
         let start = Instant::now();
         let inv = scan(
             root,
-            &[
-                "/Library/Extensions",
-                "/System/Library/Extensions/",
-                "/Library/StagedExtensions",
-            ],
+            &["/Library/Extensions", "/System/Library/Extensions/", "/Library/StagedExtensions"],
             &Limits::default(),
         );
         assert!(start.elapsed() < Duration::from_secs(5));
         assert_eq!(bad(&inv), Vec::<(&str, &str)>::new());
-        assert_eq!(
-            inv.dirs_scanned,
-            vec!["/Library/Extensions", "/System/Library/Extensions"]
-        );
+        assert_eq!(inv.dirs_scanned, vec!["/Library/Extensions", "/System/Library/Extensions"]);
         assert_eq!(
             paths(&inv),
             vec![
@@ -931,55 +786,31 @@ mod tests {
         let k = find(&inv, "/Library/Extensions/Fat.kext");
         assert_eq!(k.info_plist_format, "binary");
         assert_eq!(k.version.as_deref(), Some("2.0"));
-        assert_eq!(
-            k.uuids,
-            vec![
-                ("x86_64".to_string(), x86_uuid.clone()),
-                ("arm64e".to_string(), arm_uuid.clone())
-            ]
-        );
+        assert_eq!(k.uuids, vec![("x86_64".to_string(), x86_uuid.clone()), ("arm64e".to_string(), arm_uuid.clone())]);
         assert_eq!(k.uuid_for("arm64"), Some(arm_uuid.as_str()));
         assert_eq!(k.uuid_for("x86_64"), Some(x86_uuid.as_str()));
         assert_eq!(k.uuid_for("i386"), None);
         assert_eq!(k.executable_sha256, Some(sha256_hex(&fat)));
 
         let k = find(&inv, "/Library/Extensions/Codeless.kext");
-        assert_eq!(
-            (k.bundle_id.as_str(), k.version.as_deref()),
-            ("com.example.Codeless", Some("1.0"))
-        );
-        assert_eq!(
-            (&k.executable, &k.executable_path, &k.executable_sha256),
-            (&None, &None, &None)
-        );
+        assert_eq!((k.bundle_id.as_str(), k.version.as_deref()), ("com.example.Codeless", Some("1.0")));
+        assert_eq!((&k.executable, &k.executable_path, &k.executable_sha256), (&None, &None, &None));
         assert!(k.uuids.is_empty());
-        assert_eq!(
-            find(&inv, "/Library/Extensions/NoVersion.kext").version,
-            None
-        );
+        assert_eq!(find(&inv, "/Library/Extensions/NoVersion.kext").version, None);
 
-        let g = find(
-            &inv,
-            "/Library/Extensions/Parent.kext/Contents/PlugIns/Child.kext/Contents/PlugIns/Grand.kext",
-        );
+        let g = find(&inv, "/Library/Extensions/Parent.kext/Contents/PlugIns/Child.kext/Contents/PlugIns/Grand.kext");
         assert_eq!(g.bundle_id, "com.example.Grand");
         assert_eq!(g.uuids, vec![("x86_64".to_string(), g_uuid)]);
         assert_eq!(g.info_plist_format, "binary");
 
         let f = find(&inv, "/Library/Extensions/Flat.kext");
-        assert_eq!(
-            f.executable_path.as_deref(),
-            Some("/Library/Extensions/Flat.kext/Flat")
-        );
+        assert_eq!(f.executable_path.as_deref(), Some("/Library/Extensions/Flat.kext/Flat"));
         assert_eq!(f.uuids, vec![("x86_64".to_string(), flat_uuid)]);
         assert_eq!(
             find(&inv, "/Library/Extensions/Flat.kext/PlugIns/FlatChild.kext").bundle_id,
             "com.example.FlatChild"
         );
-        assert_eq!(
-            find(&inv, "/System/Library/Extensions/AppleHDA.kext").bundle_id,
-            "com.apple.driver.AppleHDA"
-        );
+        assert_eq!(find(&inv, "/System/Library/Extensions/AppleHDA.kext").bundle_id, "com.apple.driver.AppleHDA");
     }
 
     #[test]
@@ -987,19 +818,9 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let (mut m, _) = macho("com.example.NoUuid", "nouuid");
         // Turn LC_UUID (cmd 0x1b, cmdsize 24) into an unknown command.
-        let at = m
-            .windows(8)
-            .position(|w| w == [0x1b, 0, 0, 0, 24, 0, 0, 0])
-            .unwrap();
+        let at = m.windows(8).position(|w| w == [0x1b, 0, 0, 0, 24, 0, 0, 0]).unwrap();
         m[at] = 0x7f;
-        bundle(
-            t.path(),
-            &format!("{LE}/NoUuid.kext"),
-            "com.example.NoUuid",
-            Some("1"),
-            Some(("NoUuid", &m)),
-            false,
-        );
+        bundle(t.path(), &format!("{LE}/NoUuid.kext"), "com.example.NoUuid", Some("1"), Some(("NoUuid", &m)), false);
         let inv = scan_le(t.path());
         assert!(inv.bad.is_empty(), "{:?}", inv.bad);
         let k = find(&inv, "/Library/Extensions/NoUuid.kext");
@@ -1016,10 +837,7 @@ mod tests {
         let exe = |name: &str| {
             plist::Value::Dictionary({
                 let mut d = plist::Dictionary::new();
-                d.insert(
-                    "CFBundleIdentifier".into(),
-                    s(&format!("com.example.{name}")),
-                );
+                d.insert("CFBundleIdentifier".into(), s(&format!("com.example.{name}")));
                 d.insert("CFBundleExecutable".into(), s(name));
                 d
             })
@@ -1035,39 +853,21 @@ mod tests {
         fs::create_dir_all(le.join("Ascii.kext/Contents")).unwrap();
         fs::write(le.join("Ascii.kext/Contents/Info.plist"), "hello").unwrap();
         fs::create_dir_all(le.join("NotDict.kext/Contents")).unwrap();
-        plist::Value::Array(vec![s("x")])
-            .to_file_xml(le.join("NotDict.kext/Contents/Info.plist"))
-            .unwrap();
-        plist_at(
-            root,
-            &format!("{LE}/NoId.kext"),
-            &[("CFBundleVersion", s("1"))],
-        );
-        plist_at(
-            root,
-            &format!("{LE}/IdNotString.kext"),
-            &[("CFBundleIdentifier", plist::Value::Integer(7.into()))],
-        );
+        plist::Value::Array(vec![s("x")]).to_file_xml(le.join("NotDict.kext/Contents/Info.plist")).unwrap();
+        plist_at(root, &format!("{LE}/NoId.kext"), &[("CFBundleVersion", s("1"))]);
+        plist_at(root, &format!("{LE}/IdNotString.kext"), &[("CFBundleIdentifier", plist::Value::Integer(7.into()))]);
         plist_at(
             root,
             &format!("{LE}/VersionNotString.kext"),
-            &[
-                ("CFBundleIdentifier", s("com.example.V")),
-                ("CFBundleVersion", plist::Value::Integer(1.into())),
-            ],
+            &[("CFBundleIdentifier", s("com.example.V")), ("CFBundleVersion", plist::Value::Integer(1.into()))],
         );
         plist_at(
             root,
             &format!("{LE}/BadExeName.kext"),
-            &[
-                ("CFBundleIdentifier", s("com.example.B")),
-                ("CFBundleExecutable", s("../../../../etc/passwd")),
-            ],
+            &[("CFBundleIdentifier", s("com.example.B")), ("CFBundleExecutable", s("../../../../etc/passwd"))],
         );
         fs::create_dir_all(le.join("MissingExe.kext/Contents")).unwrap();
-        exe("MissingExe")
-            .to_file_xml(le.join("MissingExe.kext/Contents/Info.plist"))
-            .unwrap();
+        exe("MissingExe").to_file_xml(le.join("MissingExe.kext/Contents/Info.plist")).unwrap();
         for (name, bytes) in [
             ("GarbageExe", b"this is not a binary at all".to_vec()),
             ("EmptyExe", Vec::new()),
@@ -1089,30 +889,17 @@ mod tests {
         let b = le.join("HugeExe.kext/Contents");
         fs::create_dir_all(b.join("MacOS")).unwrap();
         exe("HugeExe").to_file_xml(b.join("Info.plist")).unwrap();
-        fs::File::create(b.join("MacOS/HugeExe"))
-            .unwrap()
-            .set_len(600 << 20)
-            .unwrap();
+        fs::File::create(b.join("MacOS/HugeExe")).unwrap().set_len(600 << 20).unwrap();
         fs::create_dir_all(le.join("HugePlist.kext/Contents")).unwrap();
-        fs::File::create(le.join("HugePlist.kext/Contents/Info.plist"))
-            .unwrap()
-            .set_len(17 << 20)
-            .unwrap();
+        fs::File::create(le.join("HugePlist.kext/Contents/Info.plist")).unwrap().set_len(17 << 20).unwrap();
         fs::create_dir_all(le.join("DirPlist.kext/Contents/Info.plist")).unwrap();
         // A broken parent still has its plug-ins read.
-        codeless(
-            root,
-            &format!("{LE}/NoPlist.kext/Contents/PlugIns/Fine.kext"),
-            "com.example.Fine",
-        );
+        codeless(root, &format!("{LE}/NoPlist.kext/Contents/PlugIns/Fine.kext"), "com.example.Fine");
 
         let start = Instant::now();
         let inv = scan_le(root);
         assert!(start.elapsed() < Duration::from_secs(5));
-        assert_eq!(
-            paths(&inv),
-            vec!["/Library/Extensions/NoPlist.kext/Contents/PlugIns/Fine.kext"]
-        );
+        assert_eq!(paths(&inv), vec!["/Library/Extensions/NoPlist.kext/Contents/PlugIns/Fine.kext"]);
         let p = |n: &str| format!("/Library/Extensions/{n}.kext");
         let exact = [
             ("NoPlist", "Contents/Info.plist is missing"),
@@ -1121,62 +908,26 @@ mod tests {
             ("NoId", "Info.plist has no CFBundleIdentifier string"),
             ("IdNotString", "Info.plist has no CFBundleIdentifier string"),
             ("VersionNotString", "CFBundleVersion is not a string"),
-            (
-                "BadExeName",
-                "CFBundleExecutable \"../../../../etc/passwd\" is not a plain file name",
-            ),
-            (
-                "MissingExe",
-                "CFBundleExecutable \"MissingExe\" is missing at Contents/MacOS/MissingExe",
-            ),
-            (
-                "ExeIsDir",
-                "CFBundleExecutable \"ExeIsDir\" at Contents/MacOS/ExeIsDir is not a regular file",
-            ),
-            (
-                "HugeExe",
-                "executable Contents/MacOS/HugeExe is 629145600 bytes, over the 536870912-byte limit",
-            ),
-            (
-                "HugePlist",
-                "Info.plist is 17825792 bytes, over the 16777216-byte limit",
-            ),
-            (
-                "DirPlist",
-                "a directory where Info.plist should be (Contents/Info.plist)",
-            ),
-            (
-                "GarbageExe",
-                "executable is not a Mach-O: mach-o: at offset 0x0: not a Mach-O header (magic 0x74686973)",
-            ),
-            (
-                "EmptyExe",
-                "executable is not a Mach-O: mach-o: at offset 0x0: truncated: no room for a Mach-O magic",
-            ),
+            ("BadExeName", "CFBundleExecutable \"../../../../etc/passwd\" is not a plain file name"),
+            ("MissingExe", "CFBundleExecutable \"MissingExe\" is missing at Contents/MacOS/MissingExe"),
+            ("ExeIsDir", "CFBundleExecutable \"ExeIsDir\" at Contents/MacOS/ExeIsDir is not a regular file"),
+            ("HugeExe", "executable Contents/MacOS/HugeExe is 629145600 bytes, over the 536870912-byte limit"),
+            ("HugePlist", "Info.plist is 17825792 bytes, over the 16777216-byte limit"),
+            ("DirPlist", "a directory where Info.plist should be (Contents/Info.plist)"),
+            ("GarbageExe", "executable is not a Mach-O: mach-o: at offset 0x0: not a Mach-O header (magic 0x74686973)"),
+            ("EmptyExe", "executable is not a Mach-O: mach-o: at offset 0x0: truncated: no room for a Mach-O magic"),
         ];
         for (name, want) in exact {
             assert_eq!(reason(&inv, &p(name)), want, "{name}");
         }
         let malformed = reason(&inv, &p("Malformed"));
-        assert!(
-            malformed.starts_with("Info.plist is not a valid plist: "),
-            "{malformed}"
-        );
+        assert!(malformed.starts_with("Info.plist is not a valid plist: "), "{malformed}");
         let ascii = reason(&inv, &p("Ascii"));
-        assert!(
-            ascii.starts_with("Info.plist is not a valid plist: "),
-            "{ascii}"
-        );
+        assert!(ascii.starts_with("Info.plist is not a valid plist: "), "{ascii}");
         let trunc = reason(&inv, &p("TruncExe"));
-        assert!(
-            trunc.starts_with("executable is a damaged Mach-O: mach-o: at offset 0x"),
-            "{trunc}"
-        );
+        assert!(trunc.starts_with("executable is a damaged Mach-O: mach-o: at offset 0x"), "{trunc}");
         let fat = reason(&inv, &p("TruncFat"));
-        assert!(
-            fat.starts_with("executable is a damaged FAT file: fat"),
-            "{fat}"
-        );
+        assert!(fat.starts_with("executable is a damaged FAT file: fat"), "{fat}");
         assert!(fat.contains("offset 0x"), "{fat}");
         assert_eq!(inv.bad.len(), exact.len() + 4, "{:#?}", inv.bad);
         for b in &inv.bad {
@@ -1191,14 +942,7 @@ mod tests {
         let root = t.path();
         let le = root.join(LE);
         let (real, real_uuid) = macho("com.example.Real", "real");
-        bundle(
-            root,
-            &format!("{LE}/Real.kext"),
-            "com.example.Real",
-            Some("1"),
-            Some(("Real", &real)),
-            false,
-        );
+        bundle(root, &format!("{LE}/Real.kext"), "com.example.Real", Some("1"), Some(("Real", &real)), false);
         codeless(outside.path(), "Evil.kext", "com.example.Evil");
         symlink("Real.kext", le.join("Alias.kext")).unwrap();
         symlink("b.kext", le.join("a.kext")).unwrap();
@@ -1207,47 +951,25 @@ mod tests {
         symlink(outside.path().join("Evil.kext"), le.join("Out.kext")).unwrap();
         symlink("nowhere.kext", le.join("Dangling.kext")).unwrap();
         fs::create_dir_all(le.join("Real.kext/Contents/PlugIns")).unwrap();
-        symlink(
-            "../../../Real.kext",
-            le.join("Real.kext/Contents/PlugIns/Back.kext"),
-        )
-        .unwrap();
+        symlink("../../../Real.kext", le.join("Real.kext/Contents/PlugIns/Back.kext")).unwrap();
         // Info.plist and executable links.
         fs::create_dir_all(le.join("LinkedPlist.kext/Contents")).unwrap();
         fs::write(outside.path().join("Info.plist"), "secret").unwrap();
-        symlink(
-            outside.path().join("Info.plist"),
-            le.join("LinkedPlist.kext/Contents/Info.plist"),
-        )
-        .unwrap();
+        symlink(outside.path().join("Info.plist"), le.join("LinkedPlist.kext/Contents/Info.plist")).unwrap();
         plist_at(
             root,
             &format!("{LE}/LinkedExe.kext"),
-            &[
-                ("CFBundleIdentifier", s("com.example.LinkedExe")),
-                ("CFBundleExecutable", s("LinkedExe")),
-            ],
+            &[("CFBundleIdentifier", s("com.example.LinkedExe")), ("CFBundleExecutable", s("LinkedExe"))],
         );
         fs::create_dir_all(le.join("LinkedExe.kext/Contents/MacOS")).unwrap();
-        symlink(
-            "../../../Real.kext/Contents/MacOS/Real",
-            le.join("LinkedExe.kext/Contents/MacOS/LinkedExe"),
-        )
-        .unwrap();
+        symlink("../../../Real.kext/Contents/MacOS/Real", le.join("LinkedExe.kext/Contents/MacOS/LinkedExe")).unwrap();
         plist_at(
             root,
             &format!("{LE}/OutExe.kext"),
-            &[
-                ("CFBundleIdentifier", s("com.example.OutExe")),
-                ("CFBundleExecutable", s("OutExe")),
-            ],
+            &[("CFBundleIdentifier", s("com.example.OutExe")), ("CFBundleExecutable", s("OutExe"))],
         );
         fs::create_dir_all(le.join("OutExe.kext/Contents/MacOS")).unwrap();
-        symlink(
-            outside.path().join("Info.plist"),
-            le.join("OutExe.kext/Contents/MacOS/OutExe"),
-        )
-        .unwrap();
+        symlink(outside.path().join("Info.plist"), le.join("OutExe.kext/Contents/MacOS/OutExe")).unwrap();
         fs::create_dir_all(le.join("PlistLoop.kext/Contents")).unwrap();
         symlink("Info.plist", le.join("PlistLoop.kext/Contents/Info.plist")).unwrap();
 
@@ -1264,10 +986,7 @@ mod tests {
         );
         let alias = find(&inv, "/Library/Extensions/Alias.kext");
         assert_eq!(alias.bundle_id, "com.example.Real");
-        assert_eq!(
-            alias.executable_path.as_deref(),
-            Some("/Library/Extensions/Alias.kext/Contents/MacOS/Real")
-        );
+        assert_eq!(alias.executable_path.as_deref(), Some("/Library/Extensions/Alias.kext/Contents/MacOS/Real"));
         let linked = find(&inv, "/Library/Extensions/LinkedExe.kext");
         assert_eq!(linked.uuids, vec![("x86_64".to_string(), real_uuid)]);
         assert_eq!(linked.executable_sha256, Some(sha256_hex(&real)));
@@ -1316,11 +1035,7 @@ mod tests {
                 "symlink loop at /Library/Extensions/b.kext".into(),
             ),
         ];
-        let got: Vec<(String, String)> = inv
-            .bad
-            .iter()
-            .map(|b| (b.path.clone(), b.reason.clone()))
-            .collect();
+        let got: Vec<(String, String)> = inv.bad.iter().map(|b| (b.path.clone(), b.reason.clone())).collect();
         assert_eq!(got, want);
     }
 
@@ -1337,9 +1052,7 @@ mod tests {
         assert_eq!(inv.bad.len(), 1);
         assert_eq!(inv.bad[0].path, "/Library/Extensions");
         assert!(
-            inv.bad[0]
-                .reason
-                .starts_with("symlink leads outside the volume root: /Library/Extensions -> "),
+            inv.bad[0].reason.starts_with("symlink leads outside the volume root: /Library/Extensions -> "),
             "{:?}",
             inv.bad
         );
@@ -1348,17 +1061,9 @@ mod tests {
     #[test]
     fn missing_root_and_missing_dirs_are_skipped() {
         let t = tempfile::tempdir().unwrap();
-        let inv = scan(
-            &t.path().join("no-such-volume"),
-            &["/Library/Extensions"],
-            &Limits::default(),
-        );
+        let inv = scan(&t.path().join("no-such-volume"), &["/Library/Extensions"], &Limits::default());
         assert!(inv.kexts.is_empty() && inv.bad.is_empty() && inv.dirs_scanned.is_empty());
-        let inv = scan(
-            t.path(),
-            &["/Library/Extensions", "/System/Library/Extensions"],
-            &Limits::default(),
-        );
+        let inv = scan(t.path(), &["/Library/Extensions", "/System/Library/Extensions"], &Limits::default());
         assert!(inv.kexts.is_empty() && inv.bad.is_empty() && inv.dirs_scanned.is_empty());
     }
 
@@ -1369,15 +1074,8 @@ mod tests {
         let le = root.join(LE);
         codeless(root, &format!("{LE}/Locked.kext"), "com.example.Locked");
         codeless(root, &format!("{LE}/Host.kext"), "com.example.Host");
-        codeless(
-            root,
-            &format!("{LE}/Host.kext/Contents/PlugIns/P.kext"),
-            "com.example.P",
-        );
-        let locked = [
-            le.join("Locked.kext"),
-            le.join("Host.kext/Contents/PlugIns"),
-        ];
+        codeless(root, &format!("{LE}/Host.kext/Contents/PlugIns/P.kext"), "com.example.P");
+        let locked = [le.join("Locked.kext"), le.join("Host.kext/Contents/PlugIns")];
         for d in &locked {
             fs::set_permissions(d, fs::Permissions::from_mode(0o000)).unwrap();
         }
@@ -1400,10 +1098,7 @@ mod tests {
                     "/Library/Extensions/Host.kext/Contents/PlugIns",
                     "permission denied reading /Library/Extensions/Host.kext/Contents/PlugIns"
                 ),
-                (
-                    "/Library/Extensions/Locked.kext",
-                    "permission denied reading /Library/Extensions/Locked.kext"
-                ),
+                ("/Library/Extensions/Locked.kext", "permission denied reading /Library/Extensions/Locked.kext"),
             ]
         );
     }
@@ -1415,19 +1110,11 @@ mod tests {
         fs::create_dir_all(&le).unwrap();
         let good = le.join(std::ffi::OsStr::from_bytes(b"Caf\xe9.kext"));
         fs::create_dir_all(good.join("Contents")).unwrap();
-        dict(&[("CFBundleIdentifier", s("com.example.Cafe"))])
-            .to_file_xml(good.join("Contents/Info.plist"))
-            .unwrap();
+        dict(&[("CFBundleIdentifier", s("com.example.Cafe"))]).to_file_xml(good.join("Contents/Info.plist")).unwrap();
         fs::create_dir_all(le.join(std::ffi::OsStr::from_bytes(b"Bad\xff\xfe.kext"))).unwrap();
         let inv = scan_le(t.path());
         assert_eq!(paths(&inv), vec!["/Library/Extensions/Caf\u{fffd}.kext"]);
-        assert_eq!(
-            bad(&inv),
-            vec![(
-                "/Library/Extensions/Bad\u{fffd}\u{fffd}.kext",
-                "Contents/Info.plist is missing"
-            )]
-        );
+        assert_eq!(bad(&inv), vec![("/Library/Extensions/Bad\u{fffd}\u{fffd}.kext", "Contents/Info.plist is missing")]);
     }
 
     #[test]
@@ -1449,10 +1136,7 @@ mod tests {
         for i in 2..=17 {
             want = format!("{want}/Contents/PlugIns/L{i}.kext");
         }
-        assert_eq!(
-            bad(&inv),
-            vec![(want.as_str(), "nesting deeper than 16 levels")]
-        );
+        assert_eq!(bad(&inv), vec![(want.as_str(), "nesting deeper than 16 levels")]);
     }
 
     #[test]
@@ -1462,33 +1146,12 @@ mod tests {
             codeless(t.path(), &format!("{LE}/A{i}.kext"), "com.example.A");
         }
         for i in 0..10 {
-            codeless(
-                t.path(),
-                &format!("System/Library/Extensions/B{i}.kext"),
-                "com.example.B",
-            );
+            codeless(t.path(), &format!("System/Library/Extensions/B{i}.kext"), "com.example.B");
         }
-        let limits = Limits {
-            max_entries: 5,
-            ..Limits::default()
-        };
-        let inv = scan(
-            t.path(),
-            &[
-                "/Library/Extensions",
-                "/System/Library/Extensions",
-                "/Library/Other",
-            ],
-            &limits,
-        );
+        let limits = Limits { max_entries: 5, ..Limits::default() };
+        let inv = scan(t.path(), &["/Library/Extensions", "/System/Library/Extensions", "/Library/Other"], &limits);
         assert_eq!(inv.kexts.len(), 3);
-        assert_eq!(
-            bad(&inv),
-            vec![(
-                "/System/Library/Extensions",
-                "more than 5 entries; scan stopped"
-            )]
-        );
+        assert_eq!(bad(&inv), vec![("/System/Library/Extensions", "more than 5 entries; scan stopped")]);
     }
 
     #[test]
@@ -1540,14 +1203,7 @@ mod tests {
         let got: Vec<Row> = inv
             .kexts
             .iter()
-            .map(|k| {
-                (
-                    k.path.as_str(),
-                    k.bundle_id.as_str(),
-                    k.version.as_deref(),
-                    k.uuids.as_slice(),
-                )
-            })
+            .map(|k| (k.path.as_str(), k.bundle_id.as_str(), k.version.as_deref(), k.uuids.as_slice()))
             .collect();
         let u = |a: &str, b: &str| (a.to_string(), b.to_string());
         let x86 = u("x86_64", "B119EF5D-FFDA-304D-9E47-F06BF5280353");
@@ -1564,17 +1220,9 @@ mod tests {
                     "/kext_bundles/IOKitTest-fat-arm64-x86_64.kext",
                     "com.mycompany.driver",
                     Some("1"),
-                    &[
-                        x86.clone(),
-                        u("arm64", "69BBFBB6-1A42-3464-8B01-86F939D3DBAE")
-                    ][..]
+                    &[x86.clone(), u("arm64", "69BBFBB6-1A42-3464-8B01-86F939D3DBAE")][..]
                 ),
-                (
-                    "/kext_bundles/IOKitTest-x86_64.kext",
-                    "com.mycompany.driver",
-                    Some("1"),
-                    &[x86][..]
-                ),
+                ("/kext_bundles/IOKitTest-x86_64.kext", "com.mycompany.driver", Some("1"), &[x86][..]),
             ]
         );
         for k in &inv.kexts {
@@ -1595,24 +1243,13 @@ mod tests {
         let inv = scan(&rd, &[dir], &Limits::default());
         let p = |rel: &str| format!("{dir}/{rel}");
         // Codeless injectors are complete without an executable.
-        let ids: Vec<(&str, &str, Option<&str>)> = inv
-            .kexts
-            .iter()
-            .map(|k| (k.path.as_str(), k.bundle_id.as_str(), k.version.as_deref()))
-            .collect();
+        let ids: Vec<(&str, &str, Option<&str>)> =
+            inv.kexts.iter().map(|k| (k.path.as_str(), k.bundle_id.as_str(), k.version.as_deref())).collect();
         assert_eq!(
             ids,
             vec![
-                (
-                    p("BlueTooth_Injector_T420.kext").as_str(),
-                    "com.noname.T420.BlueToothInjector",
-                    Some("1.0.0")
-                ),
-                (
-                    p("EFICheckDisabler.kext").as_str(),
-                    "org.rehabman.disabler.eficheck",
-                    Some("0.5")
-                ),
+                (p("BlueTooth_Injector_T420.kext").as_str(), "com.noname.T420.BlueToothInjector", Some("1.0.0")),
+                (p("EFICheckDisabler.kext").as_str(), "org.rehabman.disabler.eficheck", Some("0.5")),
                 (
                     p("IOAHCIBlockStorageInjector.kext").as_str(),
                     "org.chameleon.plist.IOAHCIBlockStorageInjector",
@@ -1621,10 +1258,7 @@ mod tests {
             ]
         );
         // The rest name executables that this copy does not hold.
-        assert_eq!(
-            reason(&inv, &p("Lilu.kext")),
-            "CFBundleExecutable \"Lilu\" is missing at Contents/MacOS/Lilu"
-        );
+        assert_eq!(reason(&inv, &p("Lilu.kext")), "CFBundleExecutable \"Lilu\" is missing at Contents/MacOS/Lilu");
         for plugin in ["ACPISensors", "CPUSensors"] {
             let path = p(&format!("FakeSMC.kext/Contents/PlugIns/{plugin}.kext"));
             assert_eq!(
@@ -1633,13 +1267,7 @@ mod tests {
             );
         }
         assert_eq!(inv.bad.len(), 13, "{:#?}", inv.bad);
-        assert!(
-            inv.bad
-                .iter()
-                .all(|b| b.reason.starts_with("CFBundleExecutable \"")),
-            "{:#?}",
-            inv.bad
-        );
+        assert!(inv.bad.iter().all(|b| b.reason.starts_with("CFBundleExecutable \"")), "{:#?}", inv.bad);
     }
 
     /// `cargo test --release bundle::tests::scan_600_bundles -- --ignored --nocapture`
@@ -1669,9 +1297,6 @@ mod tests {
         let took = start.elapsed();
         assert_eq!(inv.kexts.len(), 600);
         assert!(inv.bad.is_empty());
-        println!(
-            "scanned 600 bundles ({:.1} MB of executables) in {took:?}",
-            bytes as f64 / 1e6
-        );
+        println!("scanned 600 bundles ({:.1} MB of executables) in {took:?}", bytes as f64 / 1e6);
     }
 }

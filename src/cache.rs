@@ -135,10 +135,7 @@ pub struct CacheInfo {
 impl CacheInfo {
     /// Kexts without an executable.
     pub fn codeless_count(&self) -> usize {
-        self.kexts
-            .iter()
-            .filter(|k| k.load_address.is_none() && k.uuid.is_none())
-            .count()
+        self.kexts.iter().filter(|k| k.load_address.is_none() && k.uuid.is_none()).count()
     }
 }
 
@@ -155,10 +152,7 @@ pub struct OpenOptions {
 pub fn open(path: &Path, opts: &OpenOptions) -> Result<CacheInfo, Error> {
     let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
     if meta.is_dir() {
-        return Err(Error::format(
-            path,
-            FormatError::new("file", 0, "is a directory, not a file"),
-        ));
+        return Err(Error::format(path, FormatError::new("file", 0, "is a directory, not a file")));
     }
     if meta.len() > MAX_FILE_SIZE {
         return Err(Error::format(
@@ -166,10 +160,7 @@ pub fn open(path: &Path, opts: &OpenOptions) -> Result<CacheInfo, Error> {
             FormatError::new(
                 "file",
                 0,
-                format!(
-                    "{} bytes is larger than any kernel cache ({MAX_FILE_SIZE} max)",
-                    meta.len()
-                ),
+                format!("{} bytes is larger than any kernel cache ({MAX_FILE_SIZE} max)", meta.len()),
             ),
         ));
     }
@@ -213,18 +204,12 @@ pub fn analyze(data: &[u8], arch: Option<&str>) -> FormatResult<CacheInfo> {
         kexts: Vec::new(),
     };
     let segments = view.segments().map_err(|e| rebase(e, un.file_offset))?;
-    let prelink = view
-        .section_data("__PRELINK_INFO", "__info")
-        .map_err(|e| rebase(e, un.file_offset))?;
+    let prelink = view.section_data("__PRELINK_INFO", "__info").map_err(|e| rebase(e, un.file_offset))?;
     let xml_layer = format!("{chain} > __PRELINK_INFO,__info");
     let doc = match &prelink {
         Some((_, bytes)) => {
-            info.prelink_info_size =
-                Some(bytes.iter().position(|b| *b == 0).unwrap_or(bytes.len()) as u64);
-            Some(prelink::parse(bytes).map_err(|e| FormatError {
-                layer: xml_layer.clone(),
-                ..e
-            })?)
+            info.prelink_info_size = Some(bytes.iter().position(|b| *b == 0).unwrap_or(bytes.len()) as u64);
+            Some(prelink::parse(bytes).map_err(|e| FormatError { layer: xml_layer.clone(), ..e })?)
         }
         None => None,
     };
@@ -273,16 +258,9 @@ fn slice_infos(data: &[u8], slices: &[Slice]) -> Vec<SliceInfo> {
         .iter()
         .map(|s| {
             let bytes = &data[s.offset as usize..(s.offset + s.size) as usize];
-            let uuid = MachView::parse(bytes, 0, "fat slice")
-                .ok()
-                .and_then(|v| v.uuid())
-                .map(|u| macho::format_uuid(&u));
-            SliceInfo {
-                arch: s.arch.clone(),
-                offset: s.offset,
-                size: s.size,
-                uuid,
-            }
+            let uuid =
+                MachView::parse(bytes, 0, "fat slice").ok().and_then(|v| v.uuid()).map(|u| macho::format_uuid(&u));
+            SliceInfo { arch: s.arch.clone(), offset: s.offset, size: s.size, uuid }
         })
         .collect()
 }
@@ -297,37 +275,22 @@ fn string_key(dict: prelink::NodeRef<'_, '_>, key: &str) -> Option<String> {
     dict.get(key).and_then(|n| n.as_str()).map(str::to_string)
 }
 
-fn the_kext_list<'d, 'a>(
-    doc: &'d prelink::Doc<'a>,
-    layer: &str,
-) -> FormatResult<Vec<prelink::NodeRef<'d, 'a>>> {
+fn the_kext_list<'d, 'a>(doc: &'d prelink::Doc<'a>, layer: &str) -> FormatResult<Vec<prelink::NodeRef<'d, 'a>>> {
     let root = doc.root();
     // Apple's kclist also accepts a bare array at the root.
     let list = match root.kind() {
         prelink::Kind::Array => root,
-        _ => root.get("_PrelinkInfoDictionary").ok_or_else(|| {
-            FormatError::new(
-                layer,
-                root.offset(),
-                "the prelink info has no _PrelinkInfoDictionary",
-            )
-        })?,
+        _ => root
+            .get("_PrelinkInfoDictionary")
+            .ok_or_else(|| FormatError::new(layer, root.offset(), "the prelink info has no _PrelinkInfoDictionary"))?,
     };
     if !matches!(list.kind(), prelink::Kind::Array) {
-        return Err(FormatError::new(
-            layer,
-            list.offset(),
-            "_PrelinkInfoDictionary is not an array",
-        ));
+        return Err(FormatError::new(layer, list.offset(), "_PrelinkInfoDictionary is not an array"));
     }
     let mut out = Vec::with_capacity(list.len());
     for item in list.items() {
         if !matches!(item.kind(), prelink::Kind::Dict) {
-            return Err(FormatError::new(
-                layer,
-                item.offset(),
-                "an entry of _PrelinkInfoDictionary is not a dict",
-            ));
+            return Err(FormatError::new(layer, item.offset(), "an entry of _PrelinkInfoDictionary is not a dict"));
         }
         out.push(item);
     }
@@ -335,23 +298,15 @@ fn the_kext_list<'d, 'a>(
 }
 
 fn kext_from_dict(dict: prelink::NodeRef<'_, '_>, layer: &str) -> FormatResult<Kext> {
-    let bundle_id = string_key(dict, "CFBundleIdentifier").ok_or_else(|| {
-        FormatError::new(
-            layer,
-            dict.offset(),
-            "a kext entry has no CFBundleIdentifier string",
-        )
-    })?;
+    let bundle_id = string_key(dict, "CFBundleIdentifier")
+        .ok_or_else(|| FormatError::new(layer, dict.offset(), "a kext entry has no CFBundleIdentifier string"))?;
     let int = |key: &str| -> FormatResult<Option<u64>> {
         match dict.get(key) {
             None => Ok(None),
-            Some(n) => n.as_u64().map(Some).ok_or_else(|| {
-                FormatError::new(
-                    layer,
-                    n.offset(),
-                    format!("{bundle_id}: {key} is not an integer"),
-                )
-            }),
+            Some(n) => n
+                .as_u64()
+                .map(Some)
+                .ok_or_else(|| FormatError::new(layer, n.offset(), format!("{bundle_id}: {key} is not an integer"))),
         }
     };
     Ok(Kext {
@@ -382,10 +337,7 @@ fn read_prelinked(
                 FormatError::new(
                     xml_layer,
                     n.offset(),
-                    format!(
-                        "{}: _PrelinkExecutableSourceAddr is not an integer",
-                        kext.bundle_id
-                    ),
+                    format!("{}: _PrelinkExecutableSourceAddr is not an integer", kext.bundle_id),
                 )
             })?),
             None => None,
@@ -437,12 +389,8 @@ fn read_fileset(
     info: &mut CacheInfo,
 ) -> FormatResult<()> {
     let entries = view.fileset_entries()?;
-    let by_id: std::collections::HashMap<&str, usize> = entries
-        .iter()
-        .enumerate()
-        .rev()
-        .map(|(i, e)| (e.id.as_str(), i))
-        .collect();
+    let by_id: std::collections::HashMap<&str, usize> =
+        entries.iter().enumerate().rev().map(|(i, e)| (e.id.as_str(), i)).collect();
     let mut seen = vec![false; entries.len()];
     let entry_uuid = |i: usize| -> FormatResult<Option<String>> {
         let e = &entries[i];
@@ -472,10 +420,7 @@ fn read_fileset(
             return Err(FormatError::new(
                 chain,
                 e.cmd_offset as u64,
-                format!(
-                    "kernel fileoff {:#x} is past the end of the image",
-                    e.fileoff
-                ),
+                format!("kernel fileoff {:#x} is past the end of the image", e.fileoff),
             ));
         }
         let kv = MachView::parse(image, off, &layer)?;

@@ -39,9 +39,7 @@ impl OutputArgs {
         match (self.json, self.format) {
             (true, _) | (false, FormatArg::Json) => Ok(Format::Json),
             (false, FormatArg::Text) => Ok(Format::Text),
-            (false, FormatArg::Jsonl) => Err(Error::Unsupported(
-                "--format jsonl is only for verify".into(),
-            )),
+            (false, FormatArg::Jsonl) => Err(Error::Unsupported("--format jsonl is only for verify".into())),
         }
     }
 
@@ -182,17 +180,11 @@ pub fn read_text(path: &std::path::Path) -> Result<String, Error> {
     use std::io::Read;
     let mut bytes = Vec::new();
     if path == std::path::Path::new("-") {
-        std::io::stdin()
-            .take(MAX_TEXT_INPUT + 1)
-            .read_to_end(&mut bytes)
-            .map_err(|e| Error::io(path, e))?;
+        std::io::stdin().take(MAX_TEXT_INPUT + 1).read_to_end(&mut bytes).map_err(|e| Error::io(path, e))?;
     } else {
         let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
         if meta.is_dir() {
-            return Err(Error::format(
-                path,
-                crate::error::FormatError::new("file", 0, "is a directory, not a file"),
-            ));
+            return Err(Error::format(path, crate::error::FormatError::new("file", 0, "is a directory, not a file")));
         }
         std::fs::File::open(path)
             .and_then(|f| f.take(MAX_TEXT_INPUT + 1).read_to_end(&mut bytes))
@@ -201,11 +193,7 @@ pub fn read_text(path: &std::path::Path) -> Result<String, Error> {
     if bytes.len() as u64 > MAX_TEXT_INPUT {
         return Err(Error::format(
             path,
-            crate::error::FormatError::new(
-                "file",
-                MAX_TEXT_INPUT,
-                "larger than any log kcheck reads (256 MiB)",
-            ),
+            crate::error::FormatError::new("file", MAX_TEXT_INPUT, "larger than any log kcheck reads (256 MiB)"),
         ));
     }
     Ok(String::from_utf8_lossy(&bytes).into_owned())
@@ -214,16 +202,9 @@ pub fn read_text(path: &std::path::Path) -> Result<String, Error> {
 /// The facts of `root` to compare live evidence with: `None` when the
 /// default root `/` is not a macOS system (e.g. reading a saved listing on
 /// Linux); an error when an explicitly given root is not one.
-fn facts_for(
-    root: PathBuf,
-    data_root: Option<PathBuf>,
-) -> Result<Option<crate::verify::Facts>, Error> {
+fn facts_for(root: PathBuf, data_root: Option<PathBuf>) -> Result<Option<crate::verify::Facts>, Error> {
     let default = root == std::path::Path::new("/") && data_root.is_none();
-    let opts = crate::verify::VerifyOptions {
-        root,
-        data_root,
-        sip: crate::verify::Sip::Unknown,
-    };
+    let opts = crate::verify::VerifyOptions { root, data_root, sip: crate::verify::Sip::Unknown };
     match crate::verify::gather(&opts) {
         Ok(f) => Ok(Some(f)),
         Err(Error::NotSystem { .. }) if default => Ok(None),
@@ -240,48 +221,25 @@ fn live_only(what: &str) -> Error {
 /// Run a parsed command line, writing to `out`. Returns the exit status.
 pub fn run(cli: Cli, out: &mut dyn Write) -> Result<u8, Error> {
     match cli.command {
-        Command::Verify {
-            root,
-            data_root,
-            sip,
-            output,
-        } => {
+        Command::Verify { root, data_root, sip, output } => {
             let sip = match sip {
                 SipArg::Enabled => crate::verify::Sip::Enabled,
                 SipArg::Disabled => crate::verify::Sip::Disabled,
                 SipArg::Unknown => crate::verify::Sip::Unknown,
             };
-            let opts = crate::verify::VerifyOptions {
-                root,
-                data_root,
-                sip,
-            };
+            let opts = crate::verify::VerifyOptions { root, data_root, sip };
             let report = crate::verify::verify(&opts)?;
             report::verify(out, &report, output.verify_format()).map_err(Error::Output)?;
             Ok(report.verdict.exit_code())
         }
-        Command::Info {
-            file,
-            cache,
-            output,
-        } => {
-            let opts = OpenOptions {
-                arch: cache.arch,
-                hash: true,
-            };
+        Command::Info { file, cache, output } => {
+            let opts = OpenOptions { arch: cache.arch, hash: true };
             let info = cache::open(&file, &opts)?;
             report::info(out, &info, output.format()?).map_err(Error::Output)?;
             Ok(0)
         }
-        Command::Kexts {
-            file,
-            cache,
-            output,
-        } => {
-            let opts = OpenOptions {
-                arch: cache.arch,
-                hash: false,
-            };
+        Command::Kexts { file, cache, output } => {
+            let opts = OpenOptions { arch: cache.arch, hash: false };
             let info = cache::open(&file, &opts)?;
             if info.kind == cache::CacheKind::MachO {
                 return Err(Error::format(
@@ -296,13 +254,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<u8, Error> {
             report::kexts(out, &info, output.format()?).map_err(Error::Output)?;
             Ok(0)
         }
-        Command::Loaded {
-            file,
-            root,
-            data_root,
-            all,
-            output,
-        } => {
+        Command::Loaded { file, root, data_root, all, output } => {
             let (name, text) = match &file {
                 Some(f) => (f.clone(), read_text(f)?),
                 None if cfg!(target_os = "macos") => {
@@ -315,11 +267,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<u8, Error> {
                         probe.run("/usr/sbin/kextstat", &[])
                     };
                     (
-                        PathBuf::from(if kmutil {
-                            "kmutil showloaded"
-                        } else {
-                            "kextstat"
-                        }),
+                        PathBuf::from(if kmutil { "kmutil showloaded" } else { "kextstat" }),
                         text.map_err(Error::Unsupported)?,
                     )
                 }
@@ -332,32 +280,17 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<u8, Error> {
             };
             match output.format()? {
                 Format::Json => {
-                    serde_json::to_writer_pretty(
-                        &mut *out,
-                        &crate::loaded::to_json(&rows, &findings),
-                    )
-                    .map_err(|e| Error::Output(std::io::Error::other(e)))?;
+                    serde_json::to_writer_pretty(&mut *out, &crate::loaded::to_json(&rows, &findings))
+                        .map_err(|e| Error::Output(std::io::Error::other(e)))?;
                     writeln!(out).map_err(Error::Output)?;
                 }
-                Format::Text if all => {
-                    crate::loaded::write_text_all(out, &rows, &findings).map_err(Error::Output)?
-                }
-                Format::Text => {
-                    crate::loaded::write_text(out, &rows, &findings).map_err(Error::Output)?
-                }
+                Format::Text if all => crate::loaded::write_text_all(out, &rows, &findings).map_err(Error::Output)?,
+                Format::Text => crate::loaded::write_text(out, &rows, &findings).map_err(Error::Output)?,
             }
             Ok(crate::findings::Verdict::of(&findings).exit_code())
         }
-        Command::Diff {
-            a,
-            b,
-            cache,
-            output,
-        } => {
-            let opts = OpenOptions {
-                arch: cache.arch,
-                hash: false,
-            };
+        Command::Diff { a, b, cache, output } => {
+            let opts = OpenOptions { arch: cache.arch, hash: false };
             let ca = cache::open(&a, &opts)?;
             let cb = cache::open(&b, &opts)?;
             let d = crate::diff::diff(&ca, &cb);

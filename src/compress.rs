@@ -182,11 +182,7 @@ pub fn lzss_decode(src: &[u8], dst: &mut [u8], layer: &str) -> FormatResult<usiz
                 let dist = lzss_distance(op, pos);
                 for j in 0..len {
                     let at = op + j;
-                    dst[at] = if at >= dist {
-                        dst[at - dist]
-                    } else {
-                        lzss_prefill(dist - at)
-                    };
+                    dst[at] = if at >= dist { dst[at - dist] } else { lzss_prefill(dist - at) };
                 }
                 op += len;
             }
@@ -196,21 +192,11 @@ pub fn lzss_decode(src: &[u8], dst: &mut [u8], layer: &str) -> FormatResult<usiz
 
 /// Classify an item that would not fit in the output: zero padding after the
 /// stream (tolerated, decoding ends) or a real overrun (an error).
-fn lzss_overrun(
-    src: &[u8],
-    item: usize,
-    size: usize,
-    produced: usize,
-    layer: &str,
-) -> FormatResult<usize> {
+fn lzss_overrun(src: &[u8], item: usize, size: usize, produced: usize, layer: &str) -> FormatResult<usize> {
     if src[item..].iter().all(|&b| b == 0) {
         return Ok(produced);
     }
-    Err(FormatError::new(
-        layer,
-        item as u64,
-        format!("decompressed data exceeds the declared size of {size} bytes"),
-    ))
+    Err(FormatError::new(layer, item as u64, format!("decompressed data exceeds the declared size of {size} bytes")))
 }
 
 /// Hash-table size (log2) for the LZSS encoder.
@@ -274,11 +260,7 @@ pub fn lzss_encode(src: &[u8]) -> Vec<u8> {
                 let mut cand = head[lzss_hash(&buf, p)];
                 let mut tries = 0;
                 while cand != LZSS_NONE && p - cand <= LZSS_MAX_DIST && tries < LZSS_MAX_CHAIN {
-                    let len = buf[cand..]
-                        .iter()
-                        .zip(&buf[p..p + max_len])
-                        .take_while(|(a, b)| a == b)
-                        .count();
+                    let len = buf[cand..].iter().zip(&buf[p..p + max_len]).take_while(|(a, b)| a == b).count();
                     if len > best_len {
                         best_len = len;
                         best_from = cand;
@@ -349,12 +331,7 @@ pub fn lzfse_decoded_size(src: &[u8], cap: u64, layer: &str) -> FormatResult<u64
 
 /// [`lzfse_decoded_size`], calling `on_block(offset, magic)` for each block
 /// (including the end marker) as it is found.
-fn lzfse_scan(
-    src: &[u8],
-    cap: u64,
-    layer: &str,
-    mut on_block: impl FnMut(usize, [u8; 4]),
-) -> FormatResult<u64> {
+fn lzfse_scan(src: &[u8], cap: u64, layer: &str, mut on_block: impl FnMut(usize, [u8; 4])) -> FormatResult<u64> {
     let err = |at: usize, msg: String| FormatError::new(layer, at as u64, msg);
     let len = src.len() as u64;
     let mut pos = 0usize;
@@ -363,12 +340,7 @@ fn lzfse_scan(
         let Some(magic) = src.get(pos..pos + 4) else {
             return Err(err(pos, "missing lzfse end-of-stream marker".into()));
         };
-        let short = || {
-            err(
-                pos,
-                "lzfse block header runs past the end of the input".into(),
-            )
-        };
+        let short = || err(pos, "lzfse block header runs past the end of the input".into());
         on_block(pos, [magic[0], magic[1], magic[2], magic[3]]);
         let (n_raw, block_len) = match magic {
             b"bvx$" => {
@@ -376,10 +348,7 @@ fn lzfse_scan(
                 if after != src.len() {
                     return Err(err(
                         after,
-                        format!(
-                            "{} bytes of data after the lzfse end-of-stream marker",
-                            src.len() - after
-                        ),
+                        format!("{} bytes of data after the lzfse end-of-stream marker", src.len() - after),
                     ));
                 }
                 return Ok(total);
@@ -400,10 +369,7 @@ fn lzfse_scan(
                 let n_raw = le_u32(src, pos + 4).ok_or_else(short)?;
                 let n_lit_payload = le_u32(src, pos + 20).ok_or_else(short)?;
                 let n_lmd_payload = le_u32(src, pos + 24).ok_or_else(short)?;
-                (
-                    u64::from(n_raw),
-                    LZFSE_V1_HEADER + u64::from(n_lit_payload) + u64::from(n_lmd_payload),
-                )
+                (u64::from(n_raw), LZFSE_V1_HEADER + u64::from(n_lit_payload) + u64::from(n_lmd_payload))
             }
             b"bvx2" => {
                 let n_raw = le_u32(src, pos + 4).ok_or_else(short)?;
@@ -414,15 +380,9 @@ fn lzfse_scan(
                 let n_lmd_payload = bit_field(v1, 40, 20);
                 let header_size = bit_field(v2, 0, 32);
                 if header_size < LZFSE_V2_FIXED {
-                    return Err(err(
-                        pos,
-                        format!("lzfse v2 block header size {header_size} is too small"),
-                    ));
+                    return Err(err(pos, format!("lzfse v2 block header size {header_size} is too small")));
                 }
-                (
-                    u64::from(n_raw),
-                    header_size + n_lit_payload + n_lmd_payload,
-                )
+                (u64::from(n_raw), header_size + n_lit_payload + n_lmd_payload)
             }
             _ => {
                 return Err(err(
@@ -445,10 +405,7 @@ fn lzfse_scan(
         }
         total += n_raw;
         if total > cap {
-            return Err(err(
-                pos,
-                format!("lzfse stream declares more than {cap} decompressed bytes"),
-            ));
+            return Err(err(pos, format!("lzfse stream declares more than {cap} decompressed bytes")));
         }
         // `block_len <= len - pos`, so this fits in usize.
         pos += block_len as usize;
@@ -480,24 +437,15 @@ fn lzfse_output(size: usize) -> Vec<u8> {
 /// Decoder errors carry offset 0 (the decoder does not say where).
 pub fn lzfse_decode(src: &[u8], cap: u64, layer: &str) -> FormatResult<Vec<u8>> {
     let total = lzfse_decoded_size(src, cap, layer)?;
-    let size = usize::try_from(total).map_err(|_| {
-        FormatError::new(
-            layer,
-            0,
-            format!("lzfse size {total} does not fit in memory"),
-        )
-    })?;
+    let size = usize::try_from(total)
+        .map_err(|_| FormatError::new(layer, 0, format!("lzfse size {total} does not fit in memory")))?;
     let mut out = lzfse_output(size);
-    lzfse_rust::decode_bytes(src, &mut out)
-        .map_err(|e| FormatError::new(layer, 0, format!("lzfse: {}", lower(e))))?;
+    lzfse_rust::decode_bytes(src, &mut out).map_err(|e| FormatError::new(layer, 0, format!("lzfse: {}", lower(e))))?;
     if out.len() != size {
         return Err(FormatError::new(
             layer,
             0,
-            format!(
-                "lzfse stream produced {} bytes but its headers declare {size}",
-                out.len()
-            ),
+            format!("lzfse stream produced {} bytes but its headers declare {size}", out.len()),
         ));
     }
     out.shrink_to_fit();
@@ -533,11 +481,7 @@ pub fn lzfse_encode(src: &[u8]) -> Vec<u8> {
 /// malformed, produces fewer bytes than `size`, or would produce more.
 pub fn lzvn_decode(src: &[u8], size: usize, layer: &str) -> FormatResult<Vec<u8>> {
     let too_big = |what: &str, n: usize| {
-        FormatError::new(
-            layer,
-            0,
-            format!("lzvn {what} of {n} bytes exceeds the limit of {MAX_DECOMPRESSED} bytes"),
-        )
+        FormatError::new(layer, 0, format!("lzvn {what} of {n} bytes exceeds the limit of {MAX_DECOMPRESSED} bytes"))
     };
     if size as u64 > MAX_DECOMPRESSED {
         return Err(too_big("declared size", size));
@@ -596,22 +540,16 @@ fn lzvn_decode_direct(src: &[u8], size: usize, layer: &str) -> FormatResult<Vec<
 /// it has one.
 fn lzvn_error(e: lzvn::Error, size: usize, layer: &str) -> FormatError {
     match e {
-        lzvn::Error::TruncatedInput { position } => FormatError::new(
-            layer,
-            position as u64,
-            "lzvn stream ends in the middle of an instruction",
-        ),
-        lzvn::Error::InvalidOpcode { position, opcode } => FormatError::new(
-            layer,
-            position as u64,
-            format!("invalid lzvn opcode {opcode:#04x}"),
-        ),
+        lzvn::Error::TruncatedInput { position } => {
+            FormatError::new(layer, position as u64, "lzvn stream ends in the middle of an instruction")
+        }
+        lzvn::Error::InvalidOpcode { position, opcode } => {
+            FormatError::new(layer, position as u64, format!("invalid lzvn opcode {opcode:#04x}"))
+        }
         lzvn::Error::OutputTooSmall { written, .. } => FormatError::new(
             layer,
             0,
-            format!(
-                "decompressed data exceeds the declared size of {size} bytes (after {written} bytes)"
-            ),
+            format!("decompressed data exceeds the declared size of {size} bytes (after {written} bytes)"),
         ),
         other => FormatError::new(layer, 0, format!("lzvn: {}", lower(other))),
     }
@@ -764,10 +702,7 @@ mod tests {
         let mut dst = vec![0u8; data.len() - 1];
         let err = lzss_decode(&enc, &mut dst, "comp/lzss").unwrap_err();
         assert_eq!(err.layer, "comp/lzss");
-        assert!(
-            err.message
-                .starts_with("decompressed data exceeds the declared size")
-        );
+        assert!(err.message.starts_with("decompressed data exceeds the declared size"));
         assert!(err.offset > 0 && err.offset < enc.len() as u64);
         // Zero padding after a complete stream is accepted.
         let mut padded = enc.clone();
@@ -809,10 +744,7 @@ mod tests {
             mixed_bytes(3_000_000, 4),
         ] {
             let enc = lzfse_encode(&data);
-            assert_eq!(
-                lzfse_decoded_size(&enc, MAX_DECOMPRESSED, "lzfse").unwrap(),
-                data.len() as u64
-            );
+            assert_eq!(lzfse_decoded_size(&enc, MAX_DECOMPRESSED, "lzfse").unwrap(), data.len() as u64);
             assert!(lzfse_decode(&enc, MAX_DECOMPRESSED, "lzfse").unwrap() == data);
         }
     }
@@ -820,10 +752,7 @@ mod tests {
     /// Offsets of the blocks of an LZFSE stream, with their magic.
     fn lzfse_blocks(enc: &[u8]) -> Vec<(usize, [u8; 4])> {
         let mut out = Vec::new();
-        lzfse_scan(enc, MAX_DECOMPRESSED, "lzfse", |at, magic| {
-            out.push((at, magic))
-        })
-        .unwrap();
+        lzfse_scan(enc, MAX_DECOMPRESSED, "lzfse", |at, magic| out.push((at, magic))).unwrap();
         out
     }
 
@@ -843,22 +772,14 @@ mod tests {
 
     #[test]
     fn lzfse_lying_size_is_an_error() {
-        for data in [
-            mixed_bytes(200_000, 12),
-            mixed_bytes(1000, 13),
-            b"abc".to_vec(),
-        ] {
+        for data in [mixed_bytes(200_000, 12), mixed_bytes(1000, 13), b"abc".to_vec()] {
             let enc = lzfse_encode(&data);
             for delta in [1i64, -1] {
                 let mut bad = enc.clone();
                 let n = u32::from_le_bytes(bad[4..8].try_into().unwrap());
                 let n = (i64::from(n) + delta).max(0) as u32;
                 bad[4..8].copy_from_slice(&n.to_le_bytes());
-                assert!(
-                    lzfse_decode(&bad, MAX_DECOMPRESSED, "lzfse").is_err(),
-                    "{:?} delta {delta}",
-                    &enc[..4]
-                );
+                assert!(lzfse_decode(&bad, MAX_DECOMPRESSED, "lzfse").is_err(), "{:?} delta {delta}", &enc[..4]);
             }
         }
     }
@@ -879,10 +800,7 @@ mod tests {
         let mut bad = enc.clone();
         bad[3] = b'9';
         let err = lzfse_decoded_size(&bad, MAX_DECOMPRESSED, "lzfse").unwrap_err();
-        assert!(
-            err.message.starts_with("unknown lzfse block magic"),
-            "{err}"
-        );
+        assert!(err.message.starts_with("unknown lzfse block magic"), "{err}");
     }
 
     #[test]
@@ -899,10 +817,7 @@ mod tests {
         src.extend_from_slice(b"abc");
         src.extend_from_slice(b"bvx$");
         let blocks = lzfse_blocks(&src);
-        assert_eq!(
-            blocks,
-            vec![(0, *b"bvx1"), (782, *b"bvx-"), (793, *b"bvx$")]
-        );
+        assert_eq!(blocks, vec![(0, *b"bvx1"), (782, *b"bvx-"), (793, *b"bvx$")]);
         assert_eq!(lzfse_decoded_size(&src, 2000, "lzfse").unwrap(), 1003);
         let err = lzfse_decoded_size(&src[..769], 2000, "lzfse").unwrap_err();
         assert!(err.message.contains("header runs past"), "{err}");
@@ -965,17 +880,14 @@ mod tests {
         use std::sync::Mutex;
         static KNOWN: Mutex<Option<HashMap<String, bool>>> = Mutex::new(None);
         let mut known = KNOWN.lock().unwrap();
-        *known
-            .get_or_insert_with(HashMap::new)
-            .entry(module.to_string())
-            .or_insert_with(|| {
-                Command::new("python3")
-                    .args(["-c", &format!("import {module}")])
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .status()
-                    .is_ok_and(|s| s.success())
-            })
+        *known.get_or_insert_with(HashMap::new).entry(module.to_string()).or_insert_with(|| {
+            Command::new("python3")
+                .args(["-c", &format!("import {module}")])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        })
     }
 
     /// Run `script` under python3 with `input` on stdin; return stdout, or
@@ -988,12 +900,8 @@ mod tests {
             println!("skipped: {package} not installed");
             return None;
         }
-        let mut child = Command::new("python3")
-            .args(["-c", script])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child =
+            Command::new("python3").args(["-c", script]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
         let mut stdin = child.stdin.take().unwrap();
         let input = input.to_vec();
         let writer = std::thread::spawn(move || stdin.write_all(&input));
@@ -1040,10 +948,7 @@ mod tests {
             let Some(theirs) = python("lzfse", &script, &data) else {
                 return;
             };
-            assert_eq!(
-                lzfse_decoded_size(&theirs, MAX_DECOMPRESSED, "lzfse").unwrap(),
-                data.len() as u64
-            );
+            assert_eq!(lzfse_decoded_size(&theirs, MAX_DECOMPRESSED, "lzfse").unwrap(), data.len() as u64);
             assert!(lzfse_decode(&theirs, MAX_DECOMPRESSED, "lzfse").unwrap() == data);
             // Small inputs come back as one bvxn block: decode its raw LZVN.
             if theirs.starts_with(b"bvxn") {
@@ -1052,13 +957,9 @@ mod tests {
                 assert!(lzvn_decode(raw, data.len(), "lzvn").unwrap() == data);
             }
 
-            let script =
-                format!("{PY_IO}import lzfse\nsys.stdout.buffer.write(lzfse.decompress(d))");
+            let script = format!("{PY_IO}import lzfse\nsys.stdout.buffer.write(lzfse.decompress(d))");
             let back = python("lzfse", &script, &lzfse_encode(&data)).unwrap();
-            assert!(
-                back == data,
-                "python lzfse decoded our lzfse stream differently"
-            );
+            assert!(back == data, "python lzfse decoded our lzfse stream differently");
 
             let script = format!(
                 "{PY_IO}import lzfse, struct\nn = {}\n\
@@ -1067,10 +968,7 @@ mod tests {
                 data.len()
             );
             let back = python("lzfse", &script, &lzvn_encode(&data)).unwrap();
-            assert!(
-                back == data,
-                "python lzfse decoded our lzvn stream differently"
-            );
+            assert!(back == data, "python lzfse decoded our lzvn stream differently");
         }
     }
 
@@ -1103,10 +1001,8 @@ mod tests {
     fn bench_corpus() -> Vec<u8> {
         let mut data = Vec::new();
         if let Ok(dir) = std::fs::read_dir("/usr/lib/x86_64-linux-gnu") {
-            let mut paths: Vec<_> = dir
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.to_string_lossy().contains(".so"))
-                .collect();
+            let mut paths: Vec<_> =
+                dir.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.to_string_lossy().contains(".so")).collect();
             paths.sort();
             for p in paths {
                 if data.len() >= 60 << 20 {
@@ -1133,11 +1029,7 @@ mod tests {
             best = best.min(t.elapsed().as_secs_f64());
             result = Some(r);
         }
-        println!(
-            "{label:<28} {:>8.1} ms  {:>8.0} MB/s",
-            best * 1e3,
-            bytes as f64 / best / 1e6
-        );
+        println!("{label:<28} {:>8.1} ms  {:>8.0} MB/s", best * 1e3, bytes as f64 / best / 1e6);
         result.unwrap()
     }
 
@@ -1152,27 +1044,19 @@ mod tests {
         let lzss = time("lzss_encode", n, 1, || lzss_encode(&data));
         println!("  lzss ratio {:.3}", lzss.len() as f64 / n as f64);
         let mut dst = vec![0u8; n];
-        time("lzss_decode", n, 5, || {
-            lzss_decode(&lzss, &mut dst, "b").unwrap()
-        });
+        time("lzss_decode", n, 5, || lzss_decode(&lzss, &mut dst, "b").unwrap());
         assert!(dst == data);
 
         let vn = time("lzvn_encode", n, 1, || lzvn_encode(&data));
         println!("  lzvn ratio {:.3}", vn.len() as f64 / n as f64);
-        let a = time("lzvn_decode (lzvn crate)", n, 5, || {
-            lzvn_decode_direct(&vn, n, "b").unwrap()
-        });
+        let a = time("lzvn_decode (lzvn crate)", n, 5, || lzvn_decode_direct(&vn, n, "b").unwrap());
         assert!(a == data);
-        let b = time("lzvn_decode (lzfse_rust)", n, 5, || {
-            lzvn_decode(&vn, n, "b").unwrap()
-        });
+        let b = time("lzvn_decode (lzfse_rust)", n, 5, || lzvn_decode(&vn, n, "b").unwrap());
         assert!(b == data);
 
         let fse = time("lzfse_encode", n, 1, || lzfse_encode(&data));
         println!("  lzfse ratio {:.3}", fse.len() as f64 / n as f64);
-        let c = time("lzfse_decode", n, 5, || {
-            lzfse_decode(&fse, MAX_DECOMPRESSED, "b").unwrap()
-        });
+        let c = time("lzfse_decode", n, 5, || lzfse_decode(&fse, MAX_DECOMPRESSED, "b").unwrap());
         assert!(c == data);
         let cap = time("lzfse_decode (exact Vec)", n, 5, || {
             let mut out = Vec::with_capacity(n);

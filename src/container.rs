@@ -150,11 +150,7 @@ pub fn unwrap<'a>(file: &'a [u8], arch: Option<&str>) -> FormatResult<Unwrapped<
         let base = out.file_offset.unwrap_or(0);
         let cur = &out.buf[out.start..out.end];
         if out.layers.len() >= MAX_LAYERS {
-            return Err(FormatError::new(
-                chain,
-                base,
-                format!("more than {MAX_LAYERS} nested container layers"),
-            ));
+            return Err(FormatError::new(chain, base, format!("more than {MAX_LAYERS} nested container layers")));
         }
         let magic = match sniff(cur) {
             Some(m) => m,
@@ -167,20 +163,12 @@ pub fn unwrap<'a>(file: &'a [u8], arch: Option<&str>) -> FormatResult<Unwrapped<
                         cur[0], cur[1], cur[2], cur[3]
                     )
                 };
-                let layer = if chain.is_empty() {
-                    "file".to_string()
-                } else {
-                    chain
-                };
+                let layer = if chain.is_empty() { "file".to_string() } else { chain };
                 return Err(FormatError::new(layer, base, what));
             }
         };
         let here = |name: &str| {
-            if chain.is_empty() {
-                name.to_string()
-            } else {
-                format!("{chain} > {name}")
-            }
+            if chain.is_empty() { name.to_string() } else { format!("{chain} > {name}") }
         };
         match magic {
             Magic::MachO => {
@@ -189,8 +177,7 @@ pub fn unwrap<'a>(file: &'a [u8], arch: Option<&str>) -> FormatResult<Unwrapped<
                 return Ok(out);
             }
             Magic::Fat => {
-                let (slices, chosen) =
-                    read_fat(cur, arch).map_err(|e| e.within(&chain).rebase(base))?;
+                let (slices, chosen) = read_fat(cur, arch).map_err(|e| e.within(&chain).rebase(base))?;
                 let pick = &slices[chosen];
                 out.layers.push(format!("fat[{}]", pick.arch));
                 let (s, len) = (pick.offset as usize, pick.size as usize);
@@ -227,8 +214,8 @@ pub fn unwrap<'a>(file: &'a [u8], arch: Option<&str>) -> FormatResult<Unwrapped<
                 let payload = &cur[s..s + len];
                 if payload.starts_with(b"bvx") {
                     let layer = format!("{} > lzfse", out.layers.join(" > "));
-                    let image = decode_lzfse(payload, im4p.uncompressed_size, &layer)
-                        .map_err(|e| e.rebase(base + s as u64))?;
+                    let image =
+                        decode_lzfse(payload, im4p.uncompressed_size, &layer).map_err(|e| e.rebase(base + s as u64))?;
                     out.layers.push("lzfse".into());
                     out.end = image.len();
                     out.start = 0;
@@ -270,63 +257,39 @@ fn macho_filetype(data: &[u8]) -> String {
         return "truncated".into();
     };
     let raw: [u8; 4] = raw.try_into().expect("4-byte slice");
-    let ft = if data[0] == 0xfe {
-        u32::from_be_bytes(raw)
-    } else {
-        u32::from_le_bytes(raw)
-    };
+    let ft = if data[0] == 0xfe { u32::from_be_bytes(raw) } else { u32::from_le_bytes(raw) };
     filetype_name(ft)
 }
 
 fn be32(data: &[u8], off: usize, layer: &str, what: &str) -> FormatResult<u32> {
-    data.get(off..off + 4)
-        .map(|b| u32::from_be_bytes(b.try_into().expect("4-byte slice")))
-        .ok_or_else(|| {
-            FormatError::new(
-                layer,
-                off as u64,
-                format!(
-                    "truncated: {what} needs 4 bytes, {} present",
-                    data.len().saturating_sub(off)
-                ),
-            )
-        })
+    data.get(off..off + 4).map(|b| u32::from_be_bytes(b.try_into().expect("4-byte slice"))).ok_or_else(|| {
+        FormatError::new(
+            layer,
+            off as u64,
+            format!("truncated: {what} needs 4 bytes, {} present", data.len().saturating_sub(off)),
+        )
+    })
 }
 
 /// Parse a FAT header; returns the slices and the index of the chosen one.
 pub fn read_fat(data: &[u8], arch: Option<&str>) -> FormatResult<(Vec<Slice>, usize)> {
     const L: &str = "fat";
     if data.len() < SIZEOF_FAT_HEADER {
-        return Err(FormatError::new(
-            L,
-            0,
-            format!(
-                "truncated: fat header needs 8 bytes, {} present",
-                data.len()
-            ),
-        ));
+        return Err(FormatError::new(L, 0, format!("truncated: fat header needs 8 bytes, {} present", data.len())));
     }
-    let header = FatHeader::parse(data)
-        .map_err(|e| FormatError::new(L, 0, format!("bad fat header: {e}")))?;
+    let header = FatHeader::parse(data).map_err(|e| FormatError::new(L, 0, format!("bad fat header: {e}")))?;
     let is64 = header.magic == FAT_MAGIC_64;
     let arch_size = if is64 { 32 } else { SIZEOF_FAT_ARCH };
     let n = header.nfat_arch;
     if n == 0 || n > MAX_FAT_ARCHES {
-        return Err(FormatError::new(
-            L,
-            4,
-            format!("implausible slice count {n} (expected 1..={MAX_FAT_ARCHES})"),
-        ));
+        return Err(FormatError::new(L, 4, format!("implausible slice count {n} (expected 1..={MAX_FAT_ARCHES})")));
     }
     let table_end = SIZEOF_FAT_HEADER + n as usize * arch_size;
     if table_end > data.len() {
         return Err(FormatError::new(
             L,
             SIZEOF_FAT_HEADER as u64,
-            format!(
-                "truncated: {n} slice entries need {table_end:#x} bytes, file has {:#x}",
-                data.len()
-            ),
+            format!("truncated: {n} slice entries need {table_end:#x} bytes, file has {:#x}", data.len()),
         ));
     }
     let mut slices = Vec::with_capacity(n as usize);
@@ -335,20 +298,13 @@ pub fn read_fat(data: &[u8], arch: Option<&str>) -> FormatResult<(Vec<Slice>, us
         let (cputype, cpusubtype, offset, size) = if is64 {
             let cputype = be32(data, at, L, "cputype")?;
             let cpusubtype = be32(data, at + 4, L, "cpusubtype")?;
-            let off = u64::from(be32(data, at + 8, L, "offset")?) << 32
-                | u64::from(be32(data, at + 12, L, "offset")?);
-            let size = u64::from(be32(data, at + 16, L, "size")?) << 32
-                | u64::from(be32(data, at + 20, L, "size")?);
+            let off = u64::from(be32(data, at + 8, L, "offset")?) << 32 | u64::from(be32(data, at + 12, L, "offset")?);
+            let size = u64::from(be32(data, at + 16, L, "size")?) << 32 | u64::from(be32(data, at + 20, L, "size")?);
             (cputype, cpusubtype, off, size)
         } else {
-            let fa = FatArch::parse(data, at)
-                .map_err(|e| FormatError::new(L, at as u64, format!("bad fat_arch: {e}")))?;
-            (
-                fa.cputype,
-                fa.cpusubtype,
-                u64::from(fa.offset),
-                u64::from(fa.size),
-            )
+            let fa =
+                FatArch::parse(data, at).map_err(|e| FormatError::new(L, at as u64, format!("bad fat_arch: {e}")))?;
+            (fa.cputype, fa.cpusubtype, u64::from(fa.offset), u64::from(fa.size))
         };
         let end = offset.saturating_add(size);
         if offset < table_end as u64 || end > data.len() as u64 || size == 0 {
@@ -362,20 +318,12 @@ pub fn read_fat(data: &[u8], arch: Option<&str>) -> FormatResult<(Vec<Slice>, us
                 ),
             ));
         }
-        slices.push(Slice {
-            arch: arch_name(cputype, cpusubtype),
-            offset,
-            size,
-        });
+        slices.push(Slice { arch: arch_name(cputype, cpusubtype), offset, size });
     }
     let chosen = match arch {
         Some(want) => slices.iter().position(|s| s.arch == want).ok_or_else(|| {
             let have: Vec<&str> = slices.iter().map(|s| s.arch.as_str()).collect();
-            FormatError::new(
-                L,
-                0,
-                format!("no {want} slice (slices: {})", have.join(", ")),
-            )
+            FormatError::new(L, 0, format!("no {want} slice (slices: {})", have.join(", ")))
         })?,
         None => ["x86_64", "x86_64h", "arm64e", "arm64"]
             .iter()
@@ -393,10 +341,7 @@ pub fn read_comp(data: &[u8]) -> FormatResult<(&'static str, Vec<u8>)> {
         return Err(FormatError::new(
             layer,
             0,
-            format!(
-                "truncated: comp header needs {COMP_HEADER_SIZE:#x} bytes, {:#x} present",
-                data.len()
-            ),
+            format!("truncated: comp header needs {COMP_HEADER_SIZE:#x} bytes, {:#x} present", data.len()),
         ));
     }
     let kind = match &data[4..8] {
@@ -406,18 +351,11 @@ pub fn read_comp(data: &[u8]) -> FormatResult<(&'static str, Vec<u8>)> {
             return Err(FormatError::new(
                 layer,
                 4,
-                format!(
-                    "unknown compression type {:?}",
-                    String::from_utf8_lossy(other)
-                ),
+                format!("unknown compression type {:?}", String::from_utf8_lossy(other)),
             ));
         }
     };
-    layer = if kind == "lzss" {
-        "comp/lzss"
-    } else {
-        "comp/lzvn"
-    };
+    layer = if kind == "lzss" { "comp/lzss" } else { "comp/lzvn" };
     let adler = be32(data, 8, layer, "adler32")?;
     let usize_ = u64::from(be32(data, 12, layer, "uncompressedSize")?);
     let csize = u64::from(be32(data, 16, layer, "compressedSize")?);
@@ -426,17 +364,14 @@ pub fn read_comp(data: &[u8]) -> FormatResult<(&'static str, Vec<u8>)> {
         return Err(FormatError::new(
             layer,
             16,
-            format!(
-                "compressedSize {csize:#x} runs past the end ({avail:#x} bytes follow the header)"
-            ),
+            format!("compressedSize {csize:#x} runs past the end ({avail:#x} bytes follow the header)"),
         ));
     }
     check_declared_size(usize_, csize, layer, 12)?;
     let stream = &data[COMP_HEADER_SIZE..COMP_HEADER_SIZE + csize as usize];
     let image = if kind == "lzss" {
         let mut out = vec![0u8; usize_ as usize];
-        let n = compress::lzss_decode(stream, &mut out, layer)
-            .map_err(|e| e.rebase(COMP_HEADER_SIZE as u64))?;
+        let n = compress::lzss_decode(stream, &mut out, layer).map_err(|e| e.rebase(COMP_HEADER_SIZE as u64))?;
         if n != out.len() {
             return Err(FormatError::new(
                 layer,
@@ -446,17 +381,14 @@ pub fn read_comp(data: &[u8]) -> FormatResult<(&'static str, Vec<u8>)> {
         }
         out
     } else {
-        compress::lzvn_decode(stream, usize_ as usize, layer)
-            .map_err(|e| e.rebase(COMP_HEADER_SIZE as u64))?
+        compress::lzvn_decode(stream, usize_ as usize, layer).map_err(|e| e.rebase(COMP_HEADER_SIZE as u64))?
     };
     let got = compress::adler32(&image);
     if got != adler {
         return Err(FormatError::new(
             layer,
             8,
-            format!(
-                "adler32 mismatch: header says {adler:#010x}, decompressed data gives {got:#010x}"
-            ),
+            format!("adler32 mismatch: header says {adler:#010x}, decompressed data gives {got:#010x}"),
         ));
     }
     Ok((kind, image))
@@ -467,27 +399,21 @@ fn check_declared_size(size: u64, compressed: u64, layer: &str, at: u64) -> Form
         return Err(FormatError::new(
             layer,
             at,
-            format!(
-                "declared uncompressed size {size:#x} exceeds the {:#x}-byte cap",
-                compress::MAX_DECOMPRESSED
-            ),
+            format!("declared uncompressed size {size:#x} exceeds the {:#x}-byte cap", compress::MAX_DECOMPRESSED),
         ));
     }
     if size > compressed.saturating_mul(MAX_RATIO).max(1 << 20) {
         return Err(FormatError::new(
             layer,
             at,
-            format!(
-                "declared uncompressed size {size:#x} is implausible for {compressed:#x} compressed bytes"
-            ),
+            format!("declared uncompressed size {size:#x} is implausible for {compressed:#x} compressed bytes"),
         ));
     }
     Ok(())
 }
 
 fn decode_lzfse(stream: &[u8], declared: Option<u64>, layer: &str) -> FormatResult<Vec<u8>> {
-    let cap = compress::MAX_DECOMPRESSED
-        .min((stream.len() as u64).saturating_mul(MAX_RATIO).max(1 << 20));
+    let cap = compress::MAX_DECOMPRESSED.min((stream.len() as u64).saturating_mul(MAX_RATIO).max(1 << 20));
     let image = compress::lzfse_decode(stream, cap, layer)?;
     if let Some(want) = declared
         && want != image.len() as u64
@@ -495,10 +421,7 @@ fn decode_lzfse(stream: &[u8], declared: Option<u64>, layer: &str) -> FormatResu
         return Err(FormatError::new(
             layer,
             0,
-            format!(
-                "decompressed {:#x} bytes, the IM4P says {want:#x}",
-                image.len()
-            ),
+            format!("decompressed {:#x} bytes, the IM4P says {want:#x}", image.len()),
         ));
     }
     Ok(image)
@@ -544,13 +467,8 @@ fn der_tlv(data: &[u8], at: usize, layer: &str) -> FormatResult<Tlv> {
                 format!("unsupported DER length form {first:#04x} (indefinite or over 4 bytes)"),
             ));
         }
-        let bytes = data
-            .get(at + 2..at + 2 + n)
-            .ok_or_else(|| short("length"))?;
-        (
-            bytes.iter().fold(0usize, |acc, b| acc << 8 | *b as usize),
-            2 + n,
-        )
+        let bytes = data.get(at + 2..at + 2 + n).ok_or_else(|| short("length"))?;
+        (bytes.iter().fold(0usize, |acc, b| acc << 8 | *b as usize), 2 + n)
     };
     let start = at + hdr;
     let end = start.checked_add(len).filter(|e| *e <= data.len()).ok_or_else(|| {
@@ -563,22 +481,13 @@ fn der_tlv(data: &[u8], at: usize, layer: &str) -> FormatResult<Tlv> {
             ),
         )
     })?;
-    Ok(Tlv {
-        tag,
-        start,
-        len,
-        end,
-    })
+    Ok(Tlv { tag, start, len, end })
 }
 
 fn der_ia5<'d>(data: &'d [u8], at: usize, layer: &str) -> FormatResult<(&'d str, usize)> {
     let t = der_tlv(data, at, layer)?;
     if t.tag != 0x16 {
-        return Err(FormatError::new(
-            layer,
-            at as u64,
-            format!("expected IA5String, found DER tag {:#04x}", t.tag),
-        ));
+        return Err(FormatError::new(layer, at as u64, format!("expected IA5String, found DER tag {:#04x}", t.tag)));
     }
     let s = std::str::from_utf8(&data[t.start..t.end])
         .map_err(|_| FormatError::new(layer, t.start as u64, "IA5String is not ASCII"))?;
@@ -587,15 +496,9 @@ fn der_ia5<'d>(data: &'d [u8], at: usize, layer: &str) -> FormatResult<(&'d str,
 
 fn der_uint(data: &[u8], t: &Tlv, layer: &str) -> FormatResult<u64> {
     if t.tag != 0x02 || t.len == 0 || t.len > 9 {
-        return Err(FormatError::new(
-            layer,
-            t.start as u64,
-            "expected a small DER INTEGER",
-        ));
+        return Err(FormatError::new(layer, t.start as u64, "expected a small DER INTEGER"));
     }
-    Ok(data[t.start..t.end]
-        .iter()
-        .fold(0u64, |acc, b| acc << 8 | u64::from(*b)))
+    Ok(data[t.start..t.end].iter().fold(0u64, |acc, b| acc << 8 | u64::from(*b)))
 }
 
 /// Parse an IMG4 or IM4P DER structure.
@@ -613,20 +516,12 @@ pub fn read_img4(data: &[u8]) -> FormatResult<Im4p> {
         layer = "img4";
         let inner = der_tlv(data, at, layer)?;
         if inner.tag != 0x30 || inner.end > outer.end {
-            return Err(FormatError::new(
-                layer,
-                at as u64,
-                "IMG4 does not hold an IM4P sequence",
-            ));
+            return Err(FormatError::new(layer, at as u64, "IMG4 does not hold an IM4P sequence"));
         }
         layer = "img4 > im4p";
         let (n2, a2) = der_ia5(data, inner.start, layer)?;
         if n2 != "IM4P" {
-            return Err(FormatError::new(
-                layer,
-                inner.start as u64,
-                format!("expected \"IM4P\", found {n2:?}"),
-            ));
+            return Err(FormatError::new(layer, inner.start as u64, format!("expected \"IM4P\", found {n2:?}")));
         }
         at = a2;
         seq_end = inner.end;
@@ -643,22 +538,14 @@ pub fn read_img4(data: &[u8]) -> FormatResult<Im4p> {
     let (description, at3) = der_ia5(data, at2, layer)?;
     let payload = der_tlv(data, at3, layer)?;
     if payload.tag != 0x04 || payload.end > seq_end {
-        return Err(FormatError::new(
-            layer,
-            at3 as u64,
-            "expected the payload OCTET STRING",
-        ));
+        return Err(FormatError::new(layer, at3 as u64, "expected the payload OCTET STRING"));
     }
     let mut uncompressed_size = None;
     let mut next = payload.end;
     while next < seq_end {
         let t = der_tlv(data, next, layer)?;
         if t.end > seq_end {
-            return Err(FormatError::new(
-                layer,
-                next as u64,
-                "element runs past the IM4P sequence",
-            ));
+            return Err(FormatError::new(layer, next as u64, "element runs past the IM4P sequence"));
         }
         match t.tag {
             0x04 => {

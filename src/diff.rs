@@ -40,10 +40,7 @@ pub struct Diff {
 impl Diff {
     /// True when the two caches hold the same kexts and kernel.
     pub fn is_empty(&self) -> bool {
-        self.added.is_empty()
-            && self.removed.is_empty()
-            && self.changed.is_empty()
-            && !self.kernel_changed
+        self.added.is_empty() && self.removed.is_empty() && self.changed.is_empty() && !self.kernel_changed
     }
 }
 
@@ -58,10 +55,7 @@ pub fn diff(a: &CacheInfo, b: &CacheInfo) -> Diff {
         m
     };
     let (ma, mb) = (index(a), index(b));
-    let mut out = Diff {
-        kernel_changed: a.kernel != b.kernel,
-        ..Diff::default()
-    };
+    let mut out = Diff { kernel_changed: a.kernel != b.kernel, ..Diff::default() };
     for (id, ka) in &ma {
         match mb.get(id) {
             None => out.removed.push(ka.clone()),
@@ -88,10 +82,6 @@ pub fn diff(a: &CacheInfo, b: &CacheInfo) -> Diff {
             }
         }
     }
-    out.added = mb
-        .iter()
-        .filter(|(id, _)| !ma.contains_key(*id))
-        .map(|(_, k)| k.clone())
-        .collect();
+    out.added = mb.iter().filter(|(id, _)| !ma.contains_key(*id)).map(|(_, k)| k.clone()).collect();
     out
 }

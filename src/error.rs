@@ -19,11 +19,7 @@ pub struct FormatError {
 impl FormatError {
     /// A new error in `layer` at `offset`.
     pub fn new(layer: impl Into<String>, offset: u64, message: impl Into<String>) -> Self {
-        FormatError {
-            layer: layer.into(),
-            offset,
-            message: message.into(),
-        }
+        FormatError { layer: layer.into(), offset, message: message.into() }
     }
 
     /// Prefix the layer with the chain of outer layers (`outer > inner`).
@@ -70,23 +66,15 @@ impl Error {
     /// Attach `path` to an I/O error, telling a missing file from others.
     pub fn io(path: &Path, source: std::io::Error) -> Self {
         if source.kind() == std::io::ErrorKind::NotFound {
-            Error::Missing {
-                path: path.to_path_buf(),
-            }
+            Error::Missing { path: path.to_path_buf() }
         } else {
-            Error::Io {
-                path: path.to_path_buf(),
-                source,
-            }
+            Error::Io { path: path.to_path_buf(), source }
         }
     }
 
     /// Attach `path` to a format error.
     pub fn format(path: &Path, source: FormatError) -> Self {
-        Error::Format {
-            path: path.to_path_buf(),
-            source,
-        }
+        Error::Format { path: path.to_path_buf(), source }
     }
 
     /// The BSD sysexits status for this error (design.md: 65 malformed

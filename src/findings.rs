@@ -71,122 +71,34 @@ impl Verdict {
 
 /// Every code kcheck can emit, with its default severity and summary.
 pub const CATALOGUE: &[(&str, Severity, &str)] = &[
-    (
-        "KC001",
-        Severity::Error,
-        "boot kernel cache missing, unreadable or corrupt",
-    ),
-    (
-        "KC002",
-        Severity::Error,
-        "staged kernel cache or auxiliary collection present but unreadable or corrupt",
-    ),
-    (
-        "ST001",
-        Severity::Warning,
-        "staged cache differs from the boot cache: an install is pending at next shutdown",
-    ),
-    (
-        "ST002",
-        Severity::Info,
-        "/private/var/install/shove_kernels present (deferred install scheduled)",
-    ),
-    (
-        "ST003",
-        Severity::Error,
-        "pending install on a build whose shutdown copy fails with SIP on",
-    ),
-    (
-        "ST004",
-        Severity::Warning,
-        "shove_kernels left behind although staged and boot caches are identical",
-    ),
-    (
-        "ST005",
-        Severity::Warning,
-        "staged cache differs from the boot cache but nothing will copy it",
-    ),
-    (
-        "ST006",
-        Severity::Error,
-        "shove_kernels is older than the current boot: the last shutdown copy failed",
-    ),
-    (
-        "KX001",
-        Severity::Warning,
-        "kext installed on disk is in no boot cache",
-    ),
-    (
-        "KX002",
-        Severity::Warning,
-        "kext version on disk differs from the boot cache",
-    ),
-    (
-        "KX003",
-        Severity::Warning,
-        "same version, but the executable on disk is a different build (UUID)",
-    ),
-    (
-        "KX004",
-        Severity::Warning,
-        "a cached kext from /Library/Extensions is no longer on disk",
-    ),
-    (
-        "KX005",
-        Severity::Warning,
-        "an installed kext bundle cannot be read",
-    ),
+    ("KC001", Severity::Error, "boot kernel cache missing, unreadable or corrupt"),
+    ("KC002", Severity::Error, "staged kernel cache or auxiliary collection present but unreadable or corrupt"),
+    ("ST001", Severity::Warning, "staged cache differs from the boot cache: an install is pending at next shutdown"),
+    ("ST002", Severity::Info, "/private/var/install/shove_kernels present (deferred install scheduled)"),
+    ("ST003", Severity::Error, "pending install on a build whose shutdown copy fails with SIP on"),
+    ("ST004", Severity::Warning, "shove_kernels left behind although staged and boot caches are identical"),
+    ("ST005", Severity::Warning, "staged cache differs from the boot cache but nothing will copy it"),
+    ("ST006", Severity::Error, "shove_kernels is older than the current boot: the last shutdown copy failed"),
+    ("KX001", Severity::Warning, "kext installed on disk is in no boot cache"),
+    ("KX002", Severity::Warning, "kext version on disk differs from the boot cache"),
+    ("KX003", Severity::Warning, "same version, but the executable on disk is a different build (UUID)"),
+    ("KX004", Severity::Warning, "a cached kext from /Library/Extensions is no longer on disk"),
+    ("KX005", Severity::Warning, "an installed kext bundle cannot be read"),
     (
         "KN001",
         Severity::Error,
         "the boot cache was linked against a different kernel than /System/Library/Kernels/kernel",
     ),
-    (
-        "KN002",
-        Severity::Info,
-        "the running kernel or cache differs from the boot cache",
-    ),
-    (
-        "KB001",
-        Severity::Warning,
-        "the installed build has a known kext-cache or kernel problem",
-    ),
-    (
-        "AX001",
-        Severity::Warning,
-        "kext in /Library/Extensions is not in the auxiliary collection",
-    ),
-    (
-        "AX002",
-        Severity::Warning,
-        "the auxiliary collection holds a different version than disk",
-    ),
-    (
-        "AX003",
-        Severity::Error,
-        "the auxiliary collection was linked against another boot collection",
-    ),
-    (
-        "ZN001",
-        Severity::Warning,
-        "a kalloc zone holds an outsized share of memory",
-    ),
-    (
-        "ZN002",
-        Severity::Warning,
-        "a zone's in-use count grows monotonically",
-    ),
+    ("KN002", Severity::Info, "the running kernel or cache differs from the boot cache"),
+    ("KB001", Severity::Warning, "the installed build has a known kext-cache or kernel problem"),
+    ("AX001", Severity::Warning, "kext in /Library/Extensions is not in the auxiliary collection"),
+    ("AX002", Severity::Warning, "the auxiliary collection holds a different version than disk"),
+    ("AX003", Severity::Error, "the auxiliary collection was linked against another boot collection"),
+    ("ZN001", Severity::Warning, "a kalloc zone holds an outsized share of memory"),
+    ("ZN002", Severity::Warning, "a zone's in-use count grows monotonically"),
     ("PN001", Severity::Error, "panic report: zone map exhausted"),
-    (
-        "PN002",
-        Severity::Warning,
-        "panic report: a third-party kext is in the backtrace",
-    ),
-    (
-        "PN003",
-        Severity::Info,
-        "panic report from a build other than the installed one",
-    ),
+    ("PN002", Severity::Warning, "panic report: a third-party kext is in the backtrace"),
+    ("PN003", Severity::Info, "panic report from a build other than the installed one"),
     (
         "LD001",
         Severity::Warning,
@@ -201,10 +113,7 @@ pub const CATALOGUE: &[(&str, Severity, &str)] = &[
 
 /// The default severity of `code`.
 pub fn default_severity(code: &str) -> Severity {
-    CATALOGUE
-        .iter()
-        .find(|(c, _, _)| *c == code)
-        .map_or(Severity::Warning, |(_, s, _)| *s)
+    CATALOGUE.iter().find(|(c, _, _)| *c == code).map_or(Severity::Warning, |(_, s, _)| *s)
 }
 
 /// One finding.
@@ -226,11 +135,7 @@ pub struct Finding {
 
 impl Finding {
     /// A finding with `code`'s default severity.
-    pub fn new(
-        code: &'static str,
-        subject: impl Into<String>,
-        message: impl Into<String>,
-    ) -> Finding {
+    pub fn new(code: &'static str, subject: impl Into<String>, message: impl Into<String>) -> Finding {
         Finding {
             code,
             severity: default_severity(code),
@@ -263,9 +168,6 @@ impl Finding {
 /// Sort findings: most severe first, then by code, then by subject.
 pub fn sort(findings: &mut [Finding]) {
     findings.sort_by(|a, b| {
-        b.severity
-            .cmp(&a.severity)
-            .then_with(|| a.code.cmp(b.code))
-            .then_with(|| a.subject.cmp(&b.subject))
+        b.severity.cmp(&a.severity).then_with(|| a.code.cmp(b.code)).then_with(|| a.subject.cmp(&b.subject))
     });
 }

@@ -62,15 +62,10 @@ pub const KNOWN_ISSUES: &[KnownIssue] = &[
 
 /// The known issues affecting `build`.
 pub fn for_build(build: &str) -> Vec<&'static KnownIssue> {
-    KNOWN_ISSUES
-        .iter()
-        .filter(|k| k.builds.contains(&build))
-        .collect()
+    KNOWN_ISSUES.iter().filter(|k| k.builds.contains(&build)).collect()
 }
 
 /// Builds whose deferred `shove_kernels` copy is known to fail with SIP on.
 pub fn shove_copy_fails(build: &str) -> bool {
-    for_build(build)
-        .iter()
-        .any(|k| k.id == "catalina-shove-kernels")
+    for_build(build).iter().any(|k| k.id == "catalina-shove-kernels")
 }

@@ -28,8 +28,7 @@ pub struct SystemProbe;
 
 impl Probe for SystemProbe {
     fn sysctl(&self, name: &str) -> Result<String, String> {
-        self.run("/usr/sbin/sysctl", &["-n", name])
-            .map(|s| s.trim_end().to_string())
+        self.run("/usr/sbin/sysctl", &["-n", name]).map(|s| s.trim_end().to_string())
     }
 
     fn run(&self, program: &str, args: &[&str]) -> Result<String, String> {
@@ -40,11 +39,7 @@ impl Probe for SystemProbe {
             .map_err(|e| format!("cannot run {program}: {e}"))?;
         if !out.status.success() && out.stdout.is_empty() {
             let err = String::from_utf8_lossy(&out.stderr);
-            return Err(format!(
-                "{program} {} failed: {}",
-                args.join(" "),
-                err.trim()
-            ));
+            return Err(format!("{program} {} failed: {}", args.join(" "), err.trim()));
         }
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
@@ -67,10 +62,7 @@ pub struct RecordedProbe {
 impl RecordedProbe {
     /// Replay `dir`.
     pub fn new(dir: &Path) -> RecordedProbe {
-        RecordedProbe {
-            dir: dir.to_path_buf(),
-            cache: HashMap::new(),
-        }
+        RecordedProbe { dir: dir.to_path_buf(), cache: HashMap::new() }
     }
 
     fn read(&self, rel: &str) -> Result<String, String> {
@@ -83,8 +75,7 @@ impl RecordedProbe {
 
 impl Probe for RecordedProbe {
     fn sysctl(&self, name: &str) -> Result<String, String> {
-        self.read(&format!("sysctl/{name}"))
-            .map(|s| s.trim_end().to_string())
+        self.read(&format!("sysctl/{name}")).map(|s| s.trim_end().to_string())
     }
 
     fn run(&self, program: &str, args: &[&str]) -> Result<String, String> {
@@ -116,9 +107,7 @@ pub fn parse_boottime(s: &str) -> Option<i64> {
 /// Configuration)" with some protections off) counts as what it says
 /// first, unknown as unknown.
 pub fn parse_csrutil(s: &str) -> Option<crate::verify::Sip> {
-    let line = s
-        .lines()
-        .find(|l| l.contains("System Integrity Protection status:"))?;
+    let line = s.lines().find(|l| l.contains("System Integrity Protection status:"))?;
     let value = line.split(':').nth(1)?.trim().to_ascii_lowercase();
     if value.starts_with("enabled") {
         Some(crate::verify::Sip::Enabled)
@@ -136,23 +125,14 @@ mod tests {
 
     #[test]
     fn boottime() {
-        assert_eq!(
-            parse_boottime("{ sec = 1599730912, usec = 427463 } Thu Sep 10 11:41:52 2020"),
-            Some(1599730912)
-        );
+        assert_eq!(parse_boottime("{ sec = 1599730912, usec = 427463 } Thu Sep 10 11:41:52 2020"), Some(1599730912));
         assert_eq!(parse_boottime("garbage"), None);
     }
 
     #[test]
     fn csrutil() {
-        assert_eq!(
-            parse_csrutil("System Integrity Protection status: enabled.\n"),
-            Some(Sip::Enabled)
-        );
-        assert_eq!(
-            parse_csrutil("System Integrity Protection status: disabled.\n"),
-            Some(Sip::Disabled)
-        );
+        assert_eq!(parse_csrutil("System Integrity Protection status: enabled.\n"), Some(Sip::Enabled));
+        assert_eq!(parse_csrutil("System Integrity Protection status: disabled.\n"), Some(Sip::Disabled));
         assert_eq!(
             parse_csrutil("System Integrity Protection status: unknown (Custom Configuration).\n"),
             Some(Sip::Unknown)
@@ -216,10 +196,7 @@ pub fn gather(probe: &dyn Probe, facts: &crate::verify::Facts) -> LiveFacts {
         && let Ok(m) = std::fs::metadata(&p)
         && let Ok(t) = m.modified()
     {
-        live.shove_mtime = t
-            .duration_since(std::time::UNIX_EPOCH)
-            .ok()
-            .map(|d| d.as_secs() as i64);
+        live.shove_mtime = t.duration_since(std::time::UNIX_EPOCH).ok().map(|d| d.as_secs() as i64);
     }
     let listing = if facts.system.era == crate::system::Era::KernelCollections {
         probe.run("/usr/bin/kmutil", &["showloaded"])
@@ -232,10 +209,7 @@ pub fn gather(probe: &dyn Probe, facts: &crate::verify::Facts) -> LiveFacts {
         Err(e) => unavailable.push(live_note("loaded kexts", e)),
     }
     if probe.is_root() {
-        match probe
-            .run("/usr/bin/zprint", &[])
-            .map(|s| crate::zprint::parse(&s))
-        {
+        match probe.run("/usr/bin/zprint", &[]).map(|s| crate::zprint::parse(&s)) {
             Ok(Ok(t)) => live.zones = Some(t),
             Ok(Err(e)) => unavailable.push(live_note("zprint", e.to_string())),
             Err(e) => unavailable.push(live_note("zprint", e)),
@@ -243,15 +217,10 @@ pub fn gather(probe: &dyn Probe, facts: &crate::verify::Facts) -> LiveFacts {
     } else {
         unavailable.push("zprint: needs root (run with sudo for a zone sample)".into());
     }
-    let reports = facts
-        .system
-        .join(Vol::Data, "/Library/Logs/DiagnosticReports");
+    let reports = facts.system.join(Vol::Data, "/Library/Logs/DiagnosticReports");
     for path in crate::panic::find_reports(&reports, LIVE_PANIC_REPORTS) {
         match std::fs::read(&path) {
-            Ok(bytes) => match crate::panic::parse(
-                &String::from_utf8_lossy(&bytes),
-                &path.display().to_string(),
-            ) {
+            Ok(bytes) => match crate::panic::parse(&String::from_utf8_lossy(&bytes), &path.display().to_string()) {
                 Ok(r) => live.panics.push(r),
                 Err(e) => unavailable.push(format!("{}: {e}", path.display())),
             },
@@ -318,13 +287,9 @@ pub fn check(facts: &crate::verify::Facts, live: &LiveFacts) -> Vec<crate::findi
             );
         }
     }
-    if let (Some(running), Some(aux)) = (
-        &live.aux_uuid,
-        facts
-            .cache("auxiliary")
-            .and_then(|s| s.state.info())
-            .and_then(|a| a.kc_id.as_ref()),
-    ) && running != aux
+    if let (Some(running), Some(aux)) =
+        (&live.aux_uuid, facts.cache("auxiliary").and_then(|s| s.state.info()).and_then(|a| a.kc_id.as_ref()))
+        && running != aux
     {
         out.push(
             Finding::new("KN002", "kern.auxiliaryfilesetuuid", "The running auxiliary kernel collection is not the one on disk: a rebuilt collection waits for a restart.")
@@ -337,15 +302,8 @@ pub fn check(facts: &crate::verify::Facts, live: &LiveFacts) -> Vec<crate::findi
         out.extend(crate::loaded::compare_with_system(&live.loaded, facts));
     }
     if let Some(z) = &live.zones {
-        out.extend(crate::zprint::sample_findings(
-            z,
-            &crate::zprint::Thresholds::default(),
-            Some(&facts.system.build),
-        ));
+        out.extend(crate::zprint::sample_findings(z, &crate::zprint::Thresholds::default(), Some(&facts.system.build)));
     }
-    out.extend(crate::panic::findings(
-        &live.panics,
-        Some(&facts.system.build),
-    ));
+    out.extend(crate::panic::findings(&live.panics, Some(&facts.system.build)));
     out
 }

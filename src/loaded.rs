@@ -134,11 +134,7 @@ pub fn parse_detailed(text: &str) -> Result<Parsed, FormatError> {
         Some(i) => (i + 1, Some(lines[i].1.contains("Architecture"))),
         None => (0, None),
     };
-    let mut out = Parsed {
-        has_header: header.is_some(),
-        has_arch_column: arch == Some(true),
-        ..Parsed::default()
-    };
+    let mut out = Parsed { has_header: header.is_some(), has_arch_column: arch == Some(true), ..Parsed::default() };
     for (n, (offset, raw)) in lines.iter().enumerate().skip(start) {
         let line = strip_decoration(raw);
         if !looks_like_row(line) {
@@ -146,11 +142,7 @@ pub fn parse_detailed(text: &str) -> Result<Parsed, FormatError> {
         }
         match parse_row(line, arch) {
             Ok(k) => out.kexts.push(k),
-            Err(reason) => out.skipped.push(SkippedLine {
-                line: n + 1,
-                offset: *offset as u64,
-                reason,
-            }),
+            Err(reason) => out.skipped.push(SkippedLine { line: n + 1, offset: *offset as u64, reason }),
         }
     }
     // A listing cut off mid-row (pasted, `head -c`) ends in a partial row.
@@ -180,11 +172,7 @@ pub fn parse_detailed(text: &str) -> Result<Parsed, FormatError> {
                 .enumerate()
                 .find(|(_, (_, l))| !l.trim().is_empty())
                 .map_or((0, 1), |(n, (o, _))| (*o as u64, n + 1));
-            return Err(FormatError::new(
-                LAYER,
-                offset,
-                format!("line {n}: no kextstat header and no kext rows"),
-            ));
+            return Err(FormatError::new(LAYER, offset, format!("line {n}: no kextstat header and no kext rows")));
         }
     }
     Ok(out)
@@ -234,10 +222,7 @@ fn count(token: &str, what: &str) -> Result<Option<u32>, String> {
     if token == "??" {
         return Ok(None);
     }
-    token
-        .parse()
-        .map(Some)
-        .map_err(|_| format!("bad {what} {token:?}"))
+    token.parse().map(Some).map_err(|_| format!("bad {what} {token:?}"))
 }
 
 /// `0x…`, `0`, or the `????` placeholder (`??` accepted too).
@@ -246,9 +231,7 @@ fn hex_field(token: Option<&str>, what: &str) -> Result<Option<u64>, String> {
     if token == "????" || token == "??" {
         return Ok(None);
     }
-    let digits = token
-        .strip_prefix("0x")
-        .or_else(|| token.strip_prefix("0X"));
+    let digits = token.strip_prefix("0x").or_else(|| token.strip_prefix("0X"));
     let value = match digits {
         Some(d) => u64::from_str_radix(d, 16),
         None => token.parse::<u64>(),
@@ -288,18 +271,7 @@ fn parse_row(line: &str, arch: Option<bool>) -> Result<LoadedKext, String> {
     };
     let version = tail[..close].to_string();
     let (uuid, linked_against) = parse_uuid_and_links(tail[close + 1..].trim())?;
-    Ok(LoadedKext {
-        index,
-        refs,
-        address,
-        size,
-        wired,
-        arch,
-        bundle_id: id.to_string(),
-        version,
-        uuid,
-        linked_against,
-    })
+    Ok(LoadedKext { index, refs, address, size, wired, arch, bundle_id: id.to_string(), version, uuid, linked_against })
 }
 
 /// `[UUID | no UUID] [<i j k>]`.
@@ -322,10 +294,7 @@ fn parse_uuid_and_links(tail: &str) -> Result<(Option<String>, Vec<u32>), String
         .ok_or_else(|| format!("bad linked-against list {rest:?}"))?;
     let links = inner
         .split_whitespace()
-        .map(|n| {
-            n.parse::<u32>()
-                .map_err(|_| format!("bad load index {n:?}"))
-        })
+        .map(|n| n.parse::<u32>().map_err(|_| format!("bad load index {n:?}")))
         .collect::<Result<Vec<_>, _>>()?;
     Ok((uuid, links))
 }
@@ -334,24 +303,18 @@ fn parse_uuid_and_links(tail: &str) -> Result<(Option<String>, Vec<u32>), String
 fn normalise_uuid(word: &str) -> Option<String> {
     let groups: Vec<&str> = word.split('-').collect();
     let ok = groups.len() == 5
-        && groups
-            .iter()
-            .zip([8, 4, 4, 4, 12])
-            .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()));
+        && groups.iter().zip([8, 4, 4, 4, 12]).all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()));
     ok.then(|| word.to_ascii_uppercase())
 }
 
 const LD001_REMEDY: &str = "It is loaded now but will not be at next boot unless it is in the cache: rebuild the cache (`sudo kextcache -i /` on 10.15 and earlier, `sudo kmutil install --update-all` on 11 and later).";
-const LD002_REMEDY: &str = "Restart to load the installed version (after the cache has been rebuilt; see `kcheck verify`).";
+const LD002_REMEDY: &str =
+    "Restart to load the installed version (after the cache has been rebuilt; see `kcheck verify`).";
 
 /// Compare the running kexts with the boot cache (`LD001`) and with the
 /// kexts installed on disk (`LD002`). Either side may be absent; then its
 /// check is not run. Findings come out sorted.
-pub fn findings(
-    loaded: &[LoadedKext],
-    boot: Option<&CacheInfo>,
-    installed: Option<&Inventory>,
-) -> Vec<Finding> {
+pub fn findings(loaded: &[LoadedKext], boot: Option<&CacheInfo>, installed: Option<&Inventory>) -> Vec<Finding> {
     let cached: Option<HashMap<&str, &Kext>> = boot.map(|b| {
         let mut m = HashMap::new();
         for k in &b.kexts {
@@ -406,12 +369,7 @@ fn ld001(k: &LoadedKext, boot: Option<&CacheInfo>, disk: Option<&InstalledKext>)
 
 /// `LD002` when no installed copy of the kext has the loaded version (and,
 /// where both are known, the loaded UUID).
-fn ld002(
-    k: &LoadedKext,
-    disk: &[&InstalledKext],
-    arch: &str,
-    cache_version: Option<String>,
-) -> Option<Finding> {
+fn ld002(k: &LoadedKext, disk: &[&InstalledKext], arch: &str, cache_version: Option<String>) -> Option<Finding> {
     // Kernel components report the kernel's UUID, not their stub's.
     let compare_uuid = !k.is_kernel_component();
     let uuid_differs = |d: &InstalledKext| match (k.uuid.as_deref(), d.uuid_for(arch)) {
@@ -503,21 +461,13 @@ const TABLE_HEADER: [&str; 5] = ["INDEX", "REFS", "BUNDLE ID", "VERSION", "ADDRE
 
 fn summary(out: &mut dyn Write, loaded: &[LoadedKext]) -> io::Result<usize> {
     let third = loaded.iter().filter(|k| k.is_third_party()).count();
-    writeln!(
-        out,
-        "{} kexts loaded, {third} third-party (bundle id not starting with com.apple.)",
-        loaded.len()
-    )?;
+    writeln!(out, "{} kexts loaded, {third} third-party (bundle id not starting with com.apple.)", loaded.len())?;
     Ok(third)
 }
 
 /// Text for people: a summary line, the third-party kexts as a table, a
 /// count of Apple's, then the findings with their remedies.
-pub fn write_text(
-    out: &mut dyn Write,
-    loaded: &[LoadedKext],
-    findings: &[Finding],
-) -> io::Result<()> {
+pub fn write_text(out: &mut dyn Write, loaded: &[LoadedKext], findings: &[Finding]) -> io::Result<()> {
     let third = summary(out, loaded)?;
     let third_party: Vec<&LoadedKext> = loaded.iter().filter(|k| k.is_third_party()).collect();
     if !third_party.is_empty() {
@@ -527,28 +477,17 @@ pub fn write_text(
     let apple = loaded.len() - third;
     if apple > 0 {
         let kernel = loaded.iter().filter(|k| k.is_kernel_component()).count();
-        writeln!(
-            out,
-            "\n{apple} Apple kexts not listed ({kernel} of them kernel components)."
-        )?;
+        writeln!(out, "\n{apple} Apple kexts not listed ({kernel} of them kernel components).")?;
     }
     write_findings(out, findings)
 }
 
 /// Like [`write_text`], with every loaded kext in the table.
-pub fn write_text_all(
-    out: &mut dyn Write,
-    loaded: &[LoadedKext],
-    findings: &[Finding],
-) -> io::Result<()> {
+pub fn write_text_all(out: &mut dyn Write, loaded: &[LoadedKext], findings: &[Finding]) -> io::Result<()> {
     summary(out, loaded)?;
     if !loaded.is_empty() {
         writeln!(out)?;
-        write_table(
-            out,
-            &TABLE_HEADER,
-            &rows(&loaded.iter().collect::<Vec<_>>()),
-        )?;
+        write_table(out, &TABLE_HEADER, &rows(&loaded.iter().collect::<Vec<_>>()))?;
     }
     write_findings(out, findings)
 }
@@ -599,10 +538,7 @@ mod tests {
         );
         let k = parse(&text).unwrap();
         assert_eq!(k.len(), 2);
-        assert_eq!(
-            (k[0].index, k[0].refs, k[0].address, k[0].size, k[0].wired),
-            (None, None, None, None, None)
-        );
+        assert_eq!((k[0].index, k[0].refs, k[0].address, k[0].size, k[0].wired), (None, None, None, None, None));
         assert_eq!(k[0].uuid, None);
         assert_eq!(k[1].version, "2 beta");
         assert_eq!(k[1].address, Some(0));
@@ -617,10 +553,7 @@ mod tests {
         let k = &p.kexts[0];
         assert_eq!(k.arch.as_deref(), Some("x86_64"));
         assert_eq!(k.bundle_id, "com.example.C");
-        assert_eq!(
-            k.uuid.as_deref(),
-            Some("3AABEB96-18B4-378E-B3EE-A0F6EB91DDE7")
-        );
+        assert_eq!(k.uuid.as_deref(), Some("3AABEB96-18B4-378E-B3EE-A0F6EB91DDE7"));
         assert_eq!(k.linked_against, vec![5, 4, 1]);
     }
 
@@ -669,8 +602,7 @@ mod tests {
 
     #[test]
     fn json_address_is_hex_or_null() {
-        let text =
-            format!("{HEADER}    1    0 0x10 0x1 0x1 a.b (1)\n   ??    0 ???? 0x1 0x1 c.d (1)\n");
+        let text = format!("{HEADER}    1    0 0x10 0x1 0x1 a.b (1)\n   ??    0 ???? 0x1 0x1 c.d (1)\n");
         let k = parse(&text).unwrap();
         let v = serde_json::to_value(&k).unwrap();
         assert_eq!(v[0]["address"], "0x10");

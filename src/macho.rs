@@ -92,14 +92,7 @@ fn fixed_name(raw: &[u8; 16]) -> String {
 /// `kmutil` and `sysctl kern.kernelcacheuuid` print.
 pub fn format_uuid(b: &[u8; 16]) -> String {
     let h: String = b.iter().map(|x| format!("{x:02X}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
 }
 
 impl<'a> MachView<'a> {
@@ -109,38 +102,19 @@ impl<'a> MachView<'a> {
         let err = |off: usize, msg: String| FormatError::new(layer, off as u64, msg);
         let (magic, ctx) = goblin::mach::parse_magic_and_ctx(data, base)
             .map_err(|_| err(base, "truncated: no room for a Mach-O magic".into()))?;
-        let ctx =
-            ctx.ok_or_else(|| err(base, format!("not a Mach-O header (magic {magic:#010x})")))?;
-        let header: Header = data
-            .pread_with(base, ctx)
-            .map_err(|_| err(base, "truncated Mach-O header".into()))?;
-        let hsize = if ctx.container == Container::Big {
-            32
-        } else {
-            28
-        };
+        let ctx = ctx.ok_or_else(|| err(base, format!("not a Mach-O header (magic {magic:#010x})")))?;
+        let header: Header = data.pread_with(base, ctx).map_err(|_| err(base, "truncated Mach-O header".into()))?;
+        let hsize = if ctx.container == Container::Big { 32 } else { 28 };
         let cmds_start = base + hsize;
         let sizeofcmds = header.sizeofcmds as usize;
-        let cmds_end = cmds_start
-            .checked_add(sizeofcmds)
-            .filter(|e| *e <= data.len())
-            .ok_or_else(|| {
-                err(
-                    base + 20,
-                    format!(
-                        "sizeofcmds {sizeofcmds:#x} runs past the end of the image ({:#x} bytes)",
-                        data.len()
-                    ),
-                )
-            })?;
+        let cmds_end = cmds_start.checked_add(sizeofcmds).filter(|e| *e <= data.len()).ok_or_else(|| {
+            err(
+                base + 20,
+                format!("sizeofcmds {sizeofcmds:#x} runs past the end of the image ({:#x} bytes)", data.len()),
+            )
+        })?;
         if header.ncmds > sizeofcmds / 8 {
-            return Err(err(
-                base + 16,
-                format!(
-                    "ncmds {} cannot fit in sizeofcmds {sizeofcmds:#x}",
-                    header.ncmds
-                ),
-            ));
+            return Err(err(base + 16, format!("ncmds {} cannot fit in sizeofcmds {sizeofcmds:#x}", header.ncmds)));
         }
         let cmd_bytes = &data[..cmds_end];
         let mut cmds = Vec::with_capacity(header.ncmds);
@@ -154,24 +128,14 @@ impl<'a> MachView<'a> {
             if size < 8 || at + size > cmds_end {
                 return Err(err(
                     at,
-                    format!(
-                        "load command #{index} has cmdsize {size:#x}, outside 8..={:#x}",
-                        cmds_end - at
-                    ),
+                    format!("load command #{index} has cmdsize {size:#x}, outside 8..={:#x}", cmds_end - at),
                 ));
             }
             let lc = LoadCommand::parse(&cmd_bytes[..at + size], &mut off, ctx.le)
                 .map_err(|e| err(at, format!("load command #{index} is malformed: {e}")))?;
             cmds.push(lc);
         }
-        Ok(MachView {
-            data,
-            base,
-            header,
-            ctx,
-            cmds,
-            layer,
-        })
+        Ok(MachView { data, base, header, ctx, cmds, layer })
     }
 
     /// Filetype name (`execute`, `fileset`, `kext`, …).
@@ -255,20 +219,9 @@ impl<'a> MachView<'a> {
     /// The section headers of `seg`, bounded by its cmdsize.
     pub fn sections(&self, seg: &Segment) -> FormatResult<Vec<Section>> {
         let is64 = self.ctx.container == Container::Big;
-        let (hdr, each) = if is64 {
-            (72, SIZEOF_SECTION_64)
-        } else {
-            (56, SIZEOF_SECTION_32)
-        };
-        let cmdsize = self
-            .cmds
-            .iter()
-            .find(|c| c.offset == seg.cmd_offset)
-            .map(|c| c.command.cmdsize())
-            .unwrap_or(0);
-        let need = (seg.nsects as usize)
-            .checked_mul(each)
-            .and_then(|n| n.checked_add(hdr));
+        let (hdr, each) = if is64 { (72, SIZEOF_SECTION_64) } else { (56, SIZEOF_SECTION_32) };
+        let cmdsize = self.cmds.iter().find(|c| c.offset == seg.cmd_offset).map(|c| c.command.cmdsize()).unwrap_or(0);
+        let need = (seg.nsects as usize).checked_mul(each).and_then(|n| n.checked_add(hdr));
         if need.is_none_or(|n| n > cmdsize) {
             return Err(FormatError::new(
                 self.layer,
@@ -285,12 +238,7 @@ impl<'a> MachView<'a> {
             let bad = |_| FormatError::new(self.layer, at as u64, "truncated section header");
             let s = if is64 {
                 let s: Section64 = self.data.pread_with(at, self.ctx.le).map_err(bad)?;
-                Section {
-                    name: fixed_name(&s.sectname),
-                    addr: s.addr,
-                    size: s.size,
-                    offset: u64::from(s.offset),
-                }
+                Section { name: fixed_name(&s.sectname), addr: s.addr, size: s.size, offset: u64::from(s.offset) }
             } else {
                 let s: Section32 = self.data.pread_with(at, self.ctx.le).map_err(bad)?;
                 Section {
@@ -311,11 +259,7 @@ impl<'a> MachView<'a> {
         let Some(segment) = self.segment(seg)? else {
             return Ok(None);
         };
-        let Some(s) = self
-            .sections(&segment)?
-            .into_iter()
-            .find(|s| s.name == sect)
-        else {
+        let Some(s) = self.sections(&segment)?.into_iter().find(|s| s.name == sect) else {
             return Ok(None);
         };
         let end = s.offset.checked_add(s.size);
@@ -349,32 +293,16 @@ impl<'a> MachView<'a> {
                 FormatError::new(
                     self.layer,
                     c.offset as u64,
-                    format!(
-                        "LC_FILESET_ENTRY entry_id offset {at:#x} is outside its cmdsize {:#x}",
-                        fe.cmdsize
-                    ),
+                    format!("LC_FILESET_ENTRY entry_id offset {at:#x} is outside its cmdsize {:#x}", fe.cmdsize),
                 )
             })?;
             let end = raw.iter().position(|b| *b == 0).ok_or_else(|| {
-                FormatError::new(
-                    self.layer,
-                    c.offset as u64,
-                    "LC_FILESET_ENTRY entry_id is not NUL-terminated",
-                )
+                FormatError::new(self.layer, c.offset as u64, "LC_FILESET_ENTRY entry_id is not NUL-terminated")
             })?;
             let id = std::str::from_utf8(&raw[..end]).map_err(|_| {
-                FormatError::new(
-                    self.layer,
-                    (c.offset + at) as u64,
-                    "LC_FILESET_ENTRY entry_id is not UTF-8",
-                )
+                FormatError::new(self.layer, (c.offset + at) as u64, "LC_FILESET_ENTRY entry_id is not UTF-8")
             })?;
-            out.push(FilesetEntry {
-                id: id.to_string(),
-                vmaddr: fe.vmaddr,
-                fileoff: fe.fileoff,
-                cmd_offset: c.offset,
-            });
+            out.push(FilesetEntry { id: id.to_string(), vmaddr: fe.vmaddr, fileoff: fe.fileoff, cmd_offset: c.offset });
         }
         Ok(out)
     }
@@ -390,10 +318,7 @@ pub fn find_kernel_version(data: &[u8]) -> Option<String> {
             continue;
         }
         let rest = &data[at..data.len().min(at + 512)];
-        let end = rest
-            .iter()
-            .position(|b| *b == 0 || *b == b'\n')
-            .unwrap_or(rest.len());
+        let end = rest.iter().position(|b| *b == 0 || *b == b'\n').unwrap_or(rest.len());
         if let Ok(s) = std::str::from_utf8(&rest[..end])
             && s.chars().all(|c| !c.is_control())
         {

@@ -11,11 +11,7 @@ fn main() -> ExitCode {
         Err(err) => {
             let _ = err.print();
             // --help and --version are not errors; everything else is EX_USAGE.
-            return if err.use_stderr() {
-                ExitCode::from(64)
-            } else {
-                ExitCode::SUCCESS
-            };
+            return if err.use_stderr() { ExitCode::from(64) } else { ExitCode::SUCCESS };
         }
     };
     let stdout = std::io::stdout();

@@ -243,12 +243,8 @@ impl PanicReport {
 
 /// Prefix codes of xnu `libkern/libkern/kext_panic_report.h`, applied at
 /// position 0 only (first match wins when compacting).
-const PREFIX_CODES: &[(char, &str)] = &[
-    ('>', "com.apple.driver."),
-    ('|', "com.apple.iokit."),
-    ('$', "com.apple.security."),
-    ('@', "com.apple."),
-];
+const PREFIX_CODES: &[(char, &str)] =
+    &[('>', "com.apple.driver."), ('|', "com.apple.iokit."), ('$', "com.apple.security."), ('@', "com.apple.")];
 
 /// Substring codes of the same header (`AppleUSB` is tried before `Apple`
 /// when compacting; expansion is unambiguous).
@@ -312,10 +308,7 @@ fn kext_entry(id: &str, version: Option<&str>) -> KextEntry {
     KextEntry {
         third_party: is_third_party(&bundle_id),
         bundle_id,
-        version: version
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-            .map(str::to_string),
+        version: version.map(str::trim).filter(|v| !v.is_empty()).map(str::to_string),
     }
 }
 
@@ -328,11 +321,7 @@ fn kext_entry(id: &str, version: Option<&str>) -> KextEntry {
 pub fn parse(text: &str, file: &str) -> Result<PanicReport, FormatError> {
     let body = text.trim_start_matches('\u{feff}');
     let lead = text.len() - body.trim_start().len();
-    if body.trim_start().starts_with('{') {
-        parse_json(text, lead, file)
-    } else {
-        parse_text(text, file)
-    }
+    if body.trim_start().starts_with('{') { parse_json(text, lead, file) } else { parse_text(text, file) }
 }
 
 fn parse_text(text: &str, file: &str) -> Result<PanicReport, FormatError> {
@@ -403,51 +392,31 @@ fn parse_json(text: &str, start: usize, file: &str) -> Result<PanicReport, Forma
     };
     let after_first = start + stream.byte_offset();
     let Value::Object(first) = first else {
-        return Err(FormatError::new(
-            LAYER,
-            start as u64,
-            "JSON header is not an object",
-        ));
+        return Err(FormatError::new(LAYER, start as u64, "JSON header is not an object"));
     };
-    let has_log = |m: &Map<String, Value>| {
-        m.contains_key("macOSPanicString") || m.contains_key("panicString")
-    };
+    let has_log = |m: &Map<String, Value>| m.contains_key("macOSPanicString") || m.contains_key("panicString");
     let (header, body, body_at) = if has_log(&first) {
         (Map::new(), first, start)
     } else {
         match stream.next() {
             Some(Ok(Value::Object(b))) => (first, b, after_first),
             Some(Ok(_)) => {
-                return Err(FormatError::new(
-                    LAYER,
-                    after_first as u64,
-                    "JSON body is not an object",
-                ));
+                return Err(FormatError::new(LAYER, after_first as u64, "JSON body is not an object"));
             }
             Some(Err(e)) => return Err(json_error(text, start, "bad JSON body", &e)),
             None => {
-                return Err(FormatError::new(
-                    LAYER,
-                    after_first as u64,
-                    "JSON header without a report body",
-                ));
+                return Err(FormatError::new(LAYER, after_first as u64, "JSON header without a report body"));
             }
         }
     };
     let mac = str_field(&body, "macOSPanicString");
     let arm = str_field(&body, "panicString");
     let (format, log) = match (mac, arm) {
-        (Some(m), _) if m.contains("panic(") || m.contains("Kernel version") => {
-            (PanicFormat::JsonIntel, m)
-        }
+        (Some(m), _) if m.contains("panic(") || m.contains("Kernel version") => (PanicFormat::JsonIntel, m),
         (_, Some(a)) => (PanicFormat::JsonArm, a),
         (Some(m), None) => (PanicFormat::JsonIntel, m),
         (None, None) => {
-            return Err(FormatError::new(
-                LAYER,
-                body_at as u64,
-                "JSON report has no macOSPanicString or panicString",
-            ));
+            return Err(FormatError::new(LAYER, body_at as u64, "JSON report has no macOSPanicString or panicString"));
         }
     };
     let mut report = PanicReport::empty(file, format);
@@ -459,9 +428,7 @@ fn parse_json(text: &str, start: usize, file: &str) -> Result<PanicReport, Forma
         .map(str::to_string)
         .or(report.timestamp.take());
     if report.build.is_none() {
-        report.build = str_field(&body, "build")
-            .and_then(bare_build)
-            .or_else(|| report.reporter_build.clone());
+        report.build = str_field(&body, "build").and_then(bare_build).or_else(|| report.reporter_build.clone());
     }
     if report.kernel_version.is_none() {
         report.kernel_version = str_field(&body, "kernel").map(str::to_string);
@@ -533,9 +500,7 @@ fn starts_block(t: &str) -> bool {
     match t.split_once(':') {
         Some((name, value)) => {
             name.len() <= 4
-                && name
-                    .chars()
-                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+                && name.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
                 && value.trim_start().starts_with("0x")
         }
         None => false,
@@ -551,10 +516,7 @@ fn has_location_end(msg: &str) -> bool {
     let loc = &msg[at + 1..];
     match loc.rsplit_once(':') {
         Some((path, line)) => {
-            !path.is_empty()
-                && !line.is_empty()
-                && line.chars().all(|c| c.is_ascii_digit())
-                && !loc.contains(' ')
+            !path.is_empty() && !line.is_empty() && line.chars().all(|c| c.is_ascii_digit()) && !loc.contains(' ')
         }
         None => false,
     }
@@ -563,27 +525,20 @@ fn has_location_end(msg: &str) -> bool {
 /// `panic(cpu 8 caller 0x…): msg` → (cpu, caller, msg); also the
 /// `Panic(CPU n, time t): msg` variant.
 fn panic_line(t: &str) -> Option<(Option<u32>, Option<&str>, &str)> {
-    let rest = t
-        .strip_prefix("panic(cpu ")
-        .or_else(|| t.strip_prefix("Panic(CPU "))?;
+    let rest = t.strip_prefix("panic(cpu ").or_else(|| t.strip_prefix("Panic(CPU "))?;
     let close = rest.find("):")?;
     let head = &rest[..close];
     let msg = rest[close + 2..].trim();
     let cpu_text: String = head.chars().take_while(char::is_ascii_digit).collect();
     let cpu = cpu_text.parse().ok();
-    let caller = head
-        .split_once("caller ")
-        .map(|(_, c)| c.trim())
-        .filter(|c| c.starts_with("0x"));
+    let caller = head.split_once("caller ").map(|(_, c)| c.trim()).filter(|c| c.starts_with("0x"));
     Some((cpu, caller, msg))
 }
 
 /// `Www Mmm dd HH:MM:SS YYYY` (ctime), as the reporter header writes it.
 fn is_ctime(t: &str) -> bool {
     const DAYS: &[&str] = &["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
-    const MONTHS: &[&str] = &[
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
+    const MONTHS: &[&str] = &["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
     let w: Vec<&str> = t.split_whitespace().collect();
     w.len() == 5
         && DAYS.contains(&w[0])
@@ -727,11 +682,7 @@ fn scan_log(text: &str, report: &mut PanicReport) -> bool {
                     Some(kext) => {
                         // A symbolised frame may have named it first,
                         // without version and UUID: the block's line wins.
-                        match report
-                            .kexts_in_backtrace
-                            .iter_mut()
-                            .find(|x| x.bundle_id == kext.bundle_id)
-                        {
+                        match report.kexts_in_backtrace.iter_mut().find(|x| x.bundle_id == kext.bundle_id) {
                             Some(seen) if seen.version.is_none() => *seen = kext,
                             Some(_) => {}
                             None => report.kexts_in_backtrace.push(kext),
@@ -775,10 +726,7 @@ fn scan_log(text: &str, report: &mut PanicReport) -> bool {
                     report.process = Some(name.to_string());
                 }
             }
-        } else if let Some(rest) = t
-            .strip_prefix("Mac OS version:")
-            .or_else(|| t.strip_prefix("OS version:"))
-        {
+        } else if let Some(rest) = t.strip_prefix("Mac OS version:").or_else(|| t.strip_prefix("OS version:")) {
             recognised = true;
             if let Some((v, at)) = value_after(&lines, i, rest) {
                 next = at + 1;
@@ -803,9 +751,8 @@ fn scan_log(text: &str, report: &mut PanicReport) -> bool {
             if let Some(m) = rest.split_whitespace().next() {
                 report.model = Some(m.to_string());
             }
-        } else if let Some(rest) = t
-            .strip_prefix("last loaded kext at ")
-            .or_else(|| t.strip_prefix("last started kext at "))
+        } else if let Some(rest) =
+            t.strip_prefix("last loaded kext at ").or_else(|| t.strip_prefix("last started kext at "))
         {
             recognised = true;
             if report.last_loaded_kext.is_none() {
@@ -862,11 +809,8 @@ fn fill_derived(report: &mut PanicReport) {
             report.architecture = Some("arm64".into());
         }
     }
-    let xnu = report
-        .kernel_version
-        .as_deref()
-        .and_then(xnu_in)
-        .or_else(|| report.panic_location.as_deref().and_then(xnu_in));
+    let xnu =
+        report.kernel_version.as_deref().and_then(xnu_in).or_else(|| report.panic_location.as_deref().and_then(xnu_in));
     if xnu.is_some() {
         report.xnu_version = xnu;
     }
@@ -875,10 +819,7 @@ fn fill_derived(report: &mut PanicReport) {
 /// `…xnu-6153.141.1~9/…` or `…/xnu-2422.90.20/osfmk/…` → `6153.141.1`.
 fn xnu_in(s: &str) -> Option<String> {
     let at = s.find("xnu-")?;
-    let v: String = s[at + 4..]
-        .chars()
-        .take_while(|c| c.is_ascii_digit() || *c == '.')
-        .collect();
+    let v: String = s[at + 4..].chars().take_while(|c| c.is_ascii_digit() || *c == '.').collect();
     let v = v.trim_end_matches('.');
     (!v.is_empty()).then(|| v.to_string())
 }
@@ -984,22 +925,15 @@ fn take_zone(s: &str) -> Option<(&str, &str)> {
         let zone = inner[..end].trim();
         return (!zone.is_empty()).then_some((zone, &inner[end + 1..]));
     }
-    let end = [s.find(" ("), s.find(", "), s.find(',')]
-        .into_iter()
-        .flatten()
-        .min()
-        .unwrap_or(s.len());
+    let end = [s.find(" ("), s.find(", "), s.find(',')].into_iter().flatten().min().unwrap_or(s.len());
     let zone = s[..end].trim();
     (!zone.is_empty()).then_some((zone, &s[end..]))
 }
 
 /// Digits with thousands separators (`6,676,135,520`, `1.234.567`).
 fn parse_count(s: &str) -> Option<u64> {
-    let digits: String = s
-        .trim()
-        .chars()
-        .filter(|c| !matches!(c, ',' | '.' | '\'' | '_' | '\u{a0}' | '\u{202f}'))
-        .collect();
+    let digits: String =
+        s.trim().chars().filter(|c| !matches!(c, ',' | '.' | '\'' | '_' | '\u{a0}' | '\u{202f}')).collect();
     if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit()) {
         return None;
     }
@@ -1019,9 +953,7 @@ fn parse_sized(s: &str) -> Option<u64> {
         'P' => 50,
         _ => return None,
     };
-    let num = s[..s.len() - unit.len_utf8()]
-        .trim()
-        .trim_end_matches(['i', 'I']);
+    let num = s[..s.len() - unit.len_utf8()].trim().trim_end_matches(['i', 'I']);
     let num = num.trim_end_matches(['K', 'M', 'G', 'T', 'k', 'm', 'g', 't']);
     if let Ok(n) = num.parse::<u64>() {
         return n.checked_mul(1u64 << shift);
@@ -1118,10 +1050,9 @@ pub fn findings(reports: &[PanicReport], installed_build: Option<&str>) -> Vec<F
         };
         let history = current == Some(false);
         let earlier = match (&r.build, history) {
-            (Some(b), true) => format!(
-                " (from an earlier build, {b}, not the installed {})",
-                installed_build.unwrap_or("-")
-            ),
+            (Some(b), true) => {
+                format!(" (from an earlier build, {b}, not the installed {})", installed_build.unwrap_or("-"))
+            }
             _ => String::new(),
         };
         if r.panic_class == PanicClass::ZoneExhaustion {
@@ -1136,10 +1067,8 @@ pub fn findings(reports: &[PanicReport], installed_build: Option<&str>) -> Vec<F
                     None => k.bundle_id.clone(),
                 })
                 .collect();
-            let kexts: Vec<Value> = third
-                .iter()
-                .map(|k| json!({"bundle_id": k.bundle_id, "version": k.version, "uuid": k.uuid}))
-                .collect();
+            let kexts: Vec<Value> =
+                third.iter().map(|k| json!({"bundle_id": k.bundle_id, "version": k.version, "uuid": k.uuid})).collect();
             let (what, it, them) = if third.len() == 1 {
                 ("A third-party kext is", "it", "it")
             } else {
@@ -1201,20 +1130,12 @@ fn pn001(r: &PanicReport, current: Option<bool>, earlier: &str) -> Finding {
     if let Some(b) = r.leak_bytes {
         size.push(format!("{b} bytes"));
     }
-    let size = if size.is_empty() {
-        String::new()
-    } else {
-        format!(" ({})", size.join(", "))
-    };
+    let size = if size.is_empty() { String::new() } else { format!(" ({})", size.join(", ")) };
     let mut message = format!(
         "The kernel zone map was exhausted{earlier}: zone {zone}{size} was most likely \
          leaking."
     );
-    let known = r
-        .build
-        .as_deref()
-        .map(crate::known_issues::for_build)
-        .unwrap_or_default();
+    let known = r.build.as_deref().map(crate::known_issues::for_build).unwrap_or_default();
     let mut finding = Finding::new("PN001", r.file.clone(), String::new())
         .with("leak_zone", r.leak_zone.clone())
         .with("leak_elements", r.leak_elements)
@@ -1234,9 +1155,7 @@ fn pn001(r: &PanicReport, current: Option<bool>, earlier: &str) -> Finding {
                 k.id,
                 k.summary
             ));
-            finding = finding
-                .with("known_issue", k.id)
-                .with("fixed_in", k.fixed_in);
+            finding = finding.with("known_issue", k.id).with("fixed_in", k.fixed_in);
             let fix = k.fixed_in.unwrap_or("a later build");
             if current == Some(false) {
                 format!(
@@ -1301,21 +1220,13 @@ fn or_dash(v: Option<&str>) -> &str {
 
 /// Text for people: one block per report, then the findings grouped by
 /// severity with their evidence and remedies, in 80 columns.
-pub fn write_text(
-    out: &mut dyn Write,
-    reports: &[PanicReport],
-    findings: &[Finding],
-) -> io::Result<()> {
+pub fn write_text(out: &mut dyn Write, reports: &[PanicReport], findings: &[Finding]) -> io::Result<()> {
     for (n, r) in reports.iter().enumerate() {
         if n > 0 {
             writeln!(out)?;
         }
         writeln!(out, "{}", truncate(&r.file, WIDTH))?;
-        let arch = r
-            .architecture
-            .as_deref()
-            .map(|a| format!(" ({a})"))
-            .unwrap_or_default();
+        let arch = r.architecture.as_deref().map(|a| format!(" ({a})")).unwrap_or_default();
         field(out, "format", &format!("{}{arch}", r.format.as_str()))?;
         field(out, "date", or_dash(r.timestamp.as_deref()))?;
         field(out, "build", or_dash(r.build.as_deref()))?;
@@ -1323,12 +1234,7 @@ pub fn write_text(
         field(out, "class", r.panic_class.as_str())?;
         let msg = r.panic_message.as_deref().unwrap_or("-");
         let msg: String = msg.split_whitespace().collect::<Vec<_>>().join(" ");
-        writeln!(
-            out,
-            "  {:<13}{}",
-            "message",
-            truncate(&msg, WIDTH - KEY_INDENT.len())
-        )?;
+        writeln!(out, "  {:<13}{}", "message", truncate(&msg, WIDTH - KEY_INDENT.len()))?;
         if r.leak_zone.is_some() || r.leak_elements.is_some() {
             let mut parts = Vec::new();
             if let Some(e) = r.leak_elements {
@@ -1338,11 +1244,7 @@ pub fn write_text(
                 parts.push(format!("{b} bytes"));
             }
             let zone = or_dash(r.leak_zone.as_deref());
-            let leak = if parts.is_empty() {
-                zone.to_string()
-            } else {
-                format!("{zone}: {}", parts.join(", "))
-            };
+            let leak = if parts.is_empty() { zone.to_string() } else { format!("{zone}: {}", parts.join(", ")) };
             field(out, "leak", &leak)?;
         }
         field(out, "process", or_dash(r.process.as_deref()))?;
@@ -1360,19 +1262,11 @@ pub fn write_text(
             field(out, if i == 0 { "backtrace" } else { "" }, &line)?;
         }
         if let Some(k) = &r.last_loaded_kext {
-            field(
-                out,
-                "last kext",
-                &format!("{} {}", k.bundle_id, or_dash(k.version.as_deref())),
-            )?;
+            field(out, "last kext", &format!("{} {}", k.bundle_id, or_dash(k.version.as_deref())))?;
         }
         if !r.loaded_kexts.is_empty() {
             let third = r.loaded_kexts.iter().filter(|k| k.third_party).count();
-            field(
-                out,
-                "loaded",
-                &format!("{} kexts, {third} third-party", r.loaded_kexts.len()),
-            )?;
+            field(out, "loaded", &format!("{} kexts, {third} third-party", r.loaded_kexts.len()))?;
         }
     }
     write_findings(out, findings)
@@ -1394,9 +1288,7 @@ fn is_report_name(name: &str) -> bool {
     name.ends_with(".panic")
         || name.ends_with(".panic.txt")
         || (name.ends_with(".ips")
-            && (name.starts_with("Kernel")
-                || name.starts_with("panic-full")
-                || name.starts_with("panic-base")))
+            && (name.starts_with("Kernel") || name.starts_with("panic-full") || name.starts_with("panic-base")))
 }
 
 /// The panic reports in a `DiagnosticReports` folder (and its `Retired`

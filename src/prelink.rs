@@ -23,8 +23,7 @@ use crate::error::{FormatError, FormatResult};
 const LAYER: &str = "prelink-xml";
 
 /// Base64 as found in plists: standard alphabet, padding optional.
-const B64: base64::engine::GeneralPurpose =
-    base64::engine::general_purpose::STANDARD_PAD_INDIFFERENT;
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD_PAD_INDIFFERENT;
 
 /// The kind of value a node holds (`<set>` is an array, `<date>` a string).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -70,11 +69,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits {
-            max_depth: 128,
-            max_nodes: 20_000_000,
-            max_ids: 10_000_000,
-        }
+        Limits { max_depth: 128, max_nodes: 20_000_000, max_ids: 10_000_000 }
     }
 }
 
@@ -120,10 +115,7 @@ pub struct Doc<'a> {
 impl<'a> Doc<'a> {
     /// The root value (normally the top-level dict).
     pub fn root(&self) -> NodeRef<'_, 'a> {
-        NodeRef {
-            doc: self,
-            idx: self.root,
-        }
+        NodeRef { doc: self, idx: self.root }
     }
 
     /// How many nodes the document has (IDREF uses are not nodes).
@@ -201,9 +193,7 @@ impl<'d, 'a> NodeRef<'d, 'a> {
         } else {
             &[]
         };
-        slice
-            .iter()
-            .map(move |&(k, v)| (doc.text(u64::from(k)), NodeRef { doc, idx: v }))
+        slice.iter().map(move |&(k, v)| (doc.text(u64::from(k)), NodeRef { doc, idx: v }))
     }
 
     /// An array's (or set's) items in document order (nothing if not an array).
@@ -265,11 +255,7 @@ impl<'d, 'a> NodeRef<'d, 'a> {
         }
         let text = self.doc.text(n.a).as_bytes();
         if text.iter().any(|c| c.is_ascii_whitespace()) {
-            let compact: Vec<u8> = text
-                .iter()
-                .copied()
-                .filter(|c| !c.is_ascii_whitespace())
-                .collect();
+            let compact: Vec<u8> = text.iter().copied().filter(|c| !c.is_ascii_whitespace()).collect();
             B64.decode(compact).ok()
         } else {
             B64.decode(text).ok()
@@ -389,10 +375,7 @@ fn parse_int(raw: &[u8]) -> Result<u64, String> {
         None => (false, t),
     };
     let bad = || format!("bad integer \"{}\"", show(t));
-    let mag = if let Some(hex) = digits
-        .strip_prefix(b"0x")
-        .or_else(|| digits.strip_prefix(b"0X"))
-    {
+    let mag = if let Some(hex) = digits.strip_prefix(b"0x").or_else(|| digits.strip_prefix(b"0X")) {
         if hex.is_empty() {
             return Err(bad());
         }
@@ -606,10 +589,7 @@ impl<'a> Parser<'a, '_> {
             }
         }
         if let Some(f) = self.stack.last() {
-            return err(
-                f.off,
-                format!("unexpected end of input: <{}> not closed", f.name),
-            );
+            return err(f.off, format!("unexpected end of input: <{}> not closed", f.name));
         }
         if let (Some(p), false) = (plist, plist_closed) {
             if self.root.is_none() {
@@ -646,14 +626,7 @@ impl<'a> Parser<'a, '_> {
         if name.is_empty() {
             return err(start, "malformed tag");
         }
-        let mut tag = Tag {
-            name,
-            id: None,
-            idref: None,
-            size: 0,
-            empty: false,
-            end: 0,
-        };
+        let mut tag = Tag { name, id: None, idref: None, size: 0, empty: false, end: 0 };
         loop {
             while i < len && is_ws(b[i]) {
                 i += 1;
@@ -679,12 +652,7 @@ impl<'a> Parser<'a, '_> {
                 }
                 _ => {
                     let a0 = i;
-                    while i < len
-                        && !matches!(
-                            b[i],
-                            b'=' | b' ' | b'\t' | b'\n' | b'\r' | b'/' | b'>' | b'<'
-                        )
-                    {
+                    while i < len && !matches!(b[i], b'=' | b' ' | b'\t' | b'\n' | b'\r' | b'/' | b'>' | b'<') {
                         i += 1;
                     }
                     let attr = &b[a0..i];
@@ -792,19 +760,13 @@ impl<'a> Parser<'a, '_> {
         let idx = idx32(self.texts.len(), off)?;
         // `buf` is shorter than u32::MAX (checked in `parse_with`).
         let t = if find_byte(b'&', raw).is_none() {
-            Text {
-                start: off as u32,
-                len: raw.len() as u32,
-            }
+            Text { start: off as u32, len: raw.len() as u32 }
         } else {
             let Some(s) = self.src.get(off..off + raw.len()) else {
                 return err(off, "invalid utf-8");
             };
             let text = unescape(s, off)?;
-            let t = Text {
-                start: OWNED,
-                len: idx32(self.owned.len(), off)?,
-            };
+            let t = Text { start: OWNED, len: idx32(self.owned.len(), off)? };
             self.owned.push(text);
             t
         };
@@ -842,10 +804,7 @@ impl<'a> Parser<'a, '_> {
             return Ok(idx);
         }
         if self.stack.iter().any(|f| f.id == Some(r)) {
-            return err(
-                off,
-                format!("idref {} refers to an enclosing element", show(r)),
-            );
+            return err(off, format!("idref {} refers to an enclosing element", show(r)));
         }
         let rest = &self.buf[self.pos..];
         let later = [b'"', b'\''].iter().any(|&q| {
@@ -921,14 +880,7 @@ impl<'a> Parser<'a, '_> {
             let idx = self.resolve(r, off)?;
             let target = self.nodes[idx as usize].kind;
             if target != kind {
-                return err(
-                    off,
-                    format!(
-                        "kind mismatch: idref {} on <{name}> refers to {}",
-                        show(r),
-                        target.noun()
-                    ),
-                );
+                return err(off, format!("kind mismatch: idref {} on <{name}> refers to {}", show(r), target.noun()));
             }
             return self.attach(idx, off);
         }
@@ -936,23 +888,11 @@ impl<'a> Parser<'a, '_> {
             Kind::Dict | Kind::Array => {
                 let is_dict = kind == Kind::Dict;
                 if self.stack.len() >= self.limits.max_depth {
-                    return err(
-                        off,
-                        format!("nesting deeper than {} levels", self.limits.max_depth),
-                    );
+                    return err(off, format!("nesting deeper than {} levels", self.limits.max_depth));
                 }
                 if tag.empty {
-                    let start = if is_dict {
-                        self.entries.len()
-                    } else {
-                        self.items.len()
-                    };
-                    let node = Node {
-                        off: off as u64,
-                        a: start as u64,
-                        b: 0,
-                        kind,
-                    };
+                    let start = if is_dict { self.entries.len() } else { self.items.len() };
+                    let node = Node { off: off as u64, a: start as u64, b: 0, kind };
                     let idx = self.push_node(node, off)?;
                     if let Some(id) = tag.id {
                         self.claim_id(id, off)?;
@@ -963,28 +903,11 @@ impl<'a> Parser<'a, '_> {
                 if let Some(id) = tag.id {
                     self.claim_id(id, off)?;
                 }
-                let node = Node {
-                    off: off as u64,
-                    a: 0,
-                    b: 0,
-                    kind,
-                };
+                let node = Node { off: off as u64, a: 0, b: 0, kind };
                 let idx = self.push_node(node, off)?;
                 self.attach(idx, off)?;
-                let pend_start = if is_dict {
-                    self.pend_entries.len()
-                } else {
-                    self.pend_items.len()
-                };
-                self.stack.push(Frame {
-                    node: idx,
-                    off,
-                    name,
-                    is_dict,
-                    pend_start,
-                    key: None,
-                    id: tag.id,
-                });
+                let pend_start = if is_dict { self.pend_entries.len() } else { self.pend_items.len() };
+                self.stack.push(Frame { node: idx, off, name, is_dict, pend_start, key: None, id: tag.id });
                 Ok(())
             }
             Kind::String | Kind::Data | Kind::Integer | Kind::Bool => {
@@ -1016,15 +939,7 @@ impl<'a> Parser<'a, '_> {
                         (u64::from(t), 0)
                     }
                 };
-                let idx = self.push_node(
-                    Node {
-                        off: off as u64,
-                        a,
-                        b,
-                        kind,
-                    },
-                    off,
-                )?;
+                let idx = self.push_node(Node { off: off as u64, a, b, kind }, off)?;
                 if let Some(id) = tag.id {
                     self.claim_id(id, off)?;
                     self.ids.insert(id, idx);
@@ -1039,14 +954,7 @@ impl<'a> Parser<'a, '_> {
             return err(off, format!("unexpected close tag </{}>", show(name)));
         };
         if name != f.name.as_bytes() {
-            return err(
-                off,
-                format!(
-                    "mismatched close tag </{}>, expected </{}>",
-                    show(name),
-                    f.name
-                ),
-            );
+            return err(off, format!("mismatched close tag </{}>, expected </{}>", show(name), f.name));
         }
         if let Some((_, koff)) = f.key {
             return err(koff, "key without value");
@@ -1097,11 +1005,7 @@ mod tests {
     fn check(xml: &str, at: &str, message: &str) {
         let e = fail(xml.as_bytes());
         let off = xml.find(at).expect("marker in test input") as u64;
-        assert_eq!(
-            (e.layer.as_str(), e.message.as_str(), e.offset),
-            ("prelink-xml", message, off),
-            "input: {xml}"
-        );
+        assert_eq!((e.layer.as_str(), e.message.as_str(), e.offset), ("prelink-xml", message, off), "input: {xml}");
     }
 
     const KERNEL: &[u8] = b"<dict><key>_PrelinkInfoDictionary</key><array>\
@@ -1125,42 +1029,26 @@ mod tests {
         let root = doc.root();
         assert_eq!(root.kind(), Kind::Dict);
         assert_eq!(root.len(), 2);
-        let kexts: Vec<_> = root
-            .get("_PrelinkInfoDictionary")
-            .unwrap()
-            .items()
-            .collect();
+        let kexts: Vec<_> = root.get("_PrelinkInfoDictionary").unwrap().items().collect();
         assert_eq!(kexts.len(), 2);
         let (a, b) = (kexts[0], kexts[1]);
-        assert_eq!(
-            a.get("CFBundleIdentifier").unwrap().as_str(),
-            Some("com.apple.kpi.bsd")
-        );
+        assert_eq!(a.get("CFBundleIdentifier").unwrap().as_str(), Some("com.apple.kpi.bsd"));
         let load = a.get("_PrelinkExecutableLoadAddr").unwrap();
         assert_eq!(load.as_u64(), Some(0xffffff7f80a2e000));
         assert_eq!(load.int_size(), Some(64));
         let src = a.get("_PrelinkExecutableSourceAddr").unwrap();
         assert_eq!(src, load);
         assert_eq!(src.as_u64(), Some(0xffffff7f80a2e000));
-        assert_eq!(
-            a.get("_PrelinkExecutableSize").unwrap().int_size(),
-            Some(32)
-        );
+        assert_eq!(a.get("_PrelinkExecutableSize").unwrap().int_size(), Some(32));
         let libs = a.get("OSBundleLibraries").unwrap();
-        assert_eq!(
-            libs.get("com.apple.kpi.bsd").unwrap().as_str(),
-            Some("com.apple.kpi.bsd")
-        );
+        assert_eq!(libs.get("com.apple.kpi.bsd").unwrap().as_str(), Some("com.apple.kpi.bsd"));
         assert_eq!(b.get("OSBundleLibraries"), Some(libs));
         assert_eq!(b.get("OSBundleLibraries").unwrap().len(), 1);
         assert_eq!(b.get("Blob").unwrap().as_data(), Some(vec![0, 1, 2, 3]));
         assert_eq!(b.get("Dep").unwrap().as_str(), Some("com.apple.kpi.bsd"));
         assert_eq!(a.get("OSKernelResource").unwrap().as_bool(), Some(true));
         assert_eq!(b.get("OSKernelResource").unwrap().as_bool(), Some(false));
-        assert_eq!(
-            root.get("_PrelinkKCID").unwrap().as_data(),
-            Some((0u8..16).collect::<Vec<_>>())
-        );
+        assert_eq!(root.get("_PrelinkKCID").unwrap().as_data(), Some((0u8..16).collect::<Vec<_>>()));
         let keys: Vec<_> = a.entries().map(|(k, _)| k).collect();
         assert_eq!(keys[0], "CFBundleIdentifier");
         assert_eq!(keys[6], "OSKernelResource");
@@ -1170,10 +1058,7 @@ mod tests {
         assert_eq!(load.as_str(), None);
         assert_eq!(load.as_data(), None);
         assert_eq!(root.offset(), 0);
-        assert_eq!(
-            b.get("Dep").unwrap().offset(),
-            KERNEL.windows(8).position(|w| w == b"<string ").unwrap() as u64
-        );
+        assert_eq!(b.get("Dep").unwrap().offset(), KERNEL.windows(8).position(|w| w == b"<string ").unwrap() as u64);
     }
 
     #[test]
@@ -1198,7 +1083,8 @@ mod tests {
 
     #[test]
     fn comments_after_keys() {
-        let xml = "<dict><key>a</key><!-- 🤦 --><string>x</string><!----><key>b</key><!-- 🤦 --><integer>1</integer></dict>";
+        let xml =
+            "<dict><key>a</key><!-- 🤦 --><string>x</string><!----><key>b</key><!-- 🤦 --><integer>1</integer></dict>";
         let doc = parse(xml.as_bytes()).unwrap();
         assert_eq!(doc.root().get("a").unwrap().as_str(), Some("x"));
         assert_eq!(doc.root().get("b").unwrap().as_u64(), Some(1));
@@ -1215,25 +1101,12 @@ mod tests {
 
     #[test]
     fn integers() {
-        let xml =
-            b"<array><integer>0x0</integer><integer>0XABCdef</integer><integer> 42 </integer>\
+        let xml = b"<array><integer>0x0</integer><integer>0XABCdef</integer><integer> 42 </integer>\
 <integer>-1</integer><integer>-0x10</integer><integer>18446744073709551615</integer>\
 <integer>0xFFFFFFFFFFFFFFFF</integer><integer>0x00000000000000000001</integer></array>";
         let doc = parse(xml).unwrap();
         let v: Vec<_> = doc.root().items().map(|n| n.as_u64().unwrap()).collect();
-        assert_eq!(
-            v,
-            [
-                0,
-                0xabcdef,
-                42,
-                u64::MAX,
-                0u64.wrapping_sub(16),
-                u64::MAX,
-                u64::MAX,
-                1
-            ]
-        );
+        assert_eq!(v, [0, 0xabcdef, 42, u64::MAX, 0u64.wrapping_sub(16), u64::MAX, u64::MAX, 1]);
     }
 
     #[test]
@@ -1261,8 +1134,9 @@ mod tests {
 
     #[test]
     fn nul_padding_and_single_quotes() {
-        let mut xml = b"<dict><key>k</key><integer size='64' ID='7'>0x5</integer><key>j</key><integer IDREF='7'/></dict>"
-            .to_vec();
+        let mut xml =
+            b"<dict><key>k</key><integer size='64' ID='7'>0x5</integer><key>j</key><integer IDREF='7'/></dict>"
+                .to_vec();
         xml.extend_from_slice(&[0; 64]);
         xml.extend_from_slice(b"garbage after the nul <<<");
         let doc = parse(&xml).unwrap();
@@ -1286,83 +1160,37 @@ mod tests {
 
     #[test]
     fn malformed_tags() {
-        check(
-            "<dict><key>a</key><string x></string></dict>",
-            "<string",
-            "malformed tag",
-        );
+        check("<dict><key>a</key><string x></string></dict>", "<string", "malformed tag");
         check("<dict><></dict>", "<>", "malformed tag");
-        check(
-            "<dict><key>a</key><string x=y></string></dict>",
-            "<string",
-            "malformed tag",
-        );
+        check("<dict><key>a</key><string x=y></string></dict>", "<string", "malformed tag");
         check("<dict/ >", "<dict", "malformed tag");
         check("<dict></ dict>", "</", "malformed tag");
         check("<dict><!DOCTYPE x></dict>", "<!D", "unexpected doctype");
         check("<dict><!x></dict>", "<!x", "malformed tag");
         check("<dict><!-- x </dict>", "<!--", "unterminated comment");
-        check(
-            "<dict><?pi?></dict>",
-            "<?",
-            "unexpected processing instruction",
-        );
+        check("<dict><?pi?></dict>", "<?", "unexpected processing instruction");
     }
 
     #[test]
     fn unknown_element() {
-        check(
-            "<dict><key>a</key><real>1.5</real></dict>",
-            "<real",
-            "unknown element <real>",
-        );
+        check("<dict><key>a</key><real>1.5</real></dict>", "<real", "unknown element <real>");
         check("<plist><foo/></plist>", "<foo", "unknown element <foo>");
     }
 
     #[test]
     fn mismatched_and_missing_close_tags() {
-        check(
-            "<dict><key>a</key><array></dict></array>",
-            "</dict>",
-            "mismatched close tag </dict>, expected </array>",
-        );
+        check("<dict><key>a</key><array></dict></array>", "</dict>", "mismatched close tag </dict>, expected </array>");
         let e = fail(b"<dict></dict></dict>");
-        assert_eq!(
-            (e.message.as_str(), e.offset),
-            ("unexpected close tag </dict>", 13)
-        );
-        check(
-            "<dict><key>a</key><string>x</dict>",
-            "</dict>",
-            "expected </string>",
-        );
-        check(
-            "<dict><key>a</key><string>x<b/></string></dict>",
-            "<b/>",
-            "expected </string>",
-        );
-        check(
-            "<dict><key>a</key><array>",
-            "<array>",
-            "unexpected end of input: <array> not closed",
-        );
-        check(
-            "<plist><dict/>",
-            "<plist>",
-            "unexpected end of input: <plist> not closed",
-        );
-        check(
-            "<dict/></plist>",
-            "</plist>",
-            "unexpected close tag </plist>",
-        );
+        assert_eq!((e.message.as_str(), e.offset), ("unexpected close tag </dict>", 13));
+        check("<dict><key>a</key><string>x</dict>", "</dict>", "expected </string>");
+        check("<dict><key>a</key><string>x<b/></string></dict>", "<b/>", "expected </string>");
+        check("<dict><key>a</key><array>", "<array>", "unexpected end of input: <array> not closed");
+        check("<plist><dict/>", "<plist>", "unexpected end of input: <plist> not closed");
+        check("<dict/></plist>", "</plist>", "unexpected close tag </plist>");
         check("<plist></plist>", "</plist>", "no root element in <plist>");
         check("<plist/>", "<plist/>", "no root element in <plist>");
         let e = fail(b"<dict/><string>x</string>");
-        assert_eq!(
-            (e.message.as_str(), e.offset),
-            ("unexpected element after root", 7)
-        );
+        assert_eq!((e.message.as_str(), e.offset), ("unexpected element after root", 7));
         let e = fail(b"  \0<dict/>");
         assert_eq!((e.message.as_str(), e.offset), ("no root element", 2));
     }
@@ -1376,27 +1204,11 @@ mod tests {
 
     #[test]
     fn truncated_input() {
-        check(
-            "<dict><key>a</ke",
-            "<key>",
-            "unexpected end of input in <key>",
-        );
-        check(
-            "<dict><key>a</key><string>abc",
-            "<string>",
-            "unexpected end of input in <string>",
-        );
+        check("<dict><key>a</ke", "<key>", "unexpected end of input in <key>");
+        check("<dict><key>a</key><string>abc", "<string>", "unexpected end of input in <string>");
         check("<dict><key>a</key><inte", "<inte", "truncated tag");
-        check(
-            "<dict><key>a</key><integer size=\"6",
-            "<integer",
-            "truncated tag",
-        );
-        check(
-            "<dict><key>a</key><integer>1</integer",
-            "<integer>",
-            "unexpected end of input in <integer>",
-        );
+        check("<dict><key>a</key><integer size=\"6", "<integer", "truncated tag");
+        check("<dict><key>a</key><integer>1</integer", "<integer>", "unexpected end of input in <integer>");
         check("<dict><key>a</key><integer/", "<integer/", "truncated tag");
         check("<dict></dic", "</dic", "truncated tag");
         check("<dict><?xml", "<?xml", "unexpected processing instruction");
@@ -1407,57 +1219,29 @@ mod tests {
     #[test]
     fn keys_and_values_in_dicts() {
         check("<dict><key>a</key></dict>", "<key>", "key without value");
-        check(
-            "<dict><key>a</key><key>b</key><true/></dict>",
-            "<key>a",
-            "key without value",
-        );
-        check(
-            "<dict><string>x</string></dict>",
-            "<string>",
-            "value without key in dict",
-        );
-        check(
-            "<dict><key>a</key><true/><array/></dict>",
-            "<array/>",
-            "value without key in dict",
-        );
+        check("<dict><key>a</key><key>b</key><true/></dict>", "<key>a", "key without value");
+        check("<dict><string>x</string></dict>", "<string>", "value without key in dict");
+        check("<dict><key>a</key><true/><array/></dict>", "<array/>", "value without key in dict");
         check("<array><key>a</key></array>", "<key>", "key outside dict");
         check("<key>a</key>", "<key>", "key outside dict");
     }
 
     #[test]
     fn idref_errors() {
-        check(
-            "<array><string IDREF=\"5\"/></array>",
-            "<string",
-            "idref 5 refers to an unknown id",
-        );
+        check("<array><string IDREF=\"5\"/></array>", "<string", "idref 5 refers to an unknown id");
         check(
             "<array><string IDREF=\"5\"/><string ID=\"5\">x</string></array>",
             "<string IDREF",
             "idref 5 refers to a later id",
         );
-        check(
-            "<array ID=\"1\"><array IDREF=\"1\"/></array>",
-            "<array IDREF",
-            "idref 1 refers to an enclosing element",
-        );
+        check("<array ID=\"1\"><array IDREF=\"1\"/></array>", "<array IDREF", "idref 1 refers to an enclosing element");
         check(
             "<array><string ID=\"1\">x</string><string ID=\"1\">y</string></array>",
             "<string ID=\"1\">y",
             "duplicate id 1",
         );
-        check(
-            "<array ID=\"1\"><string ID=\"1\">y</string></array>",
-            "<string",
-            "duplicate id 1",
-        );
-        check(
-            "<array><string ID=\"\">y</string></array>",
-            "<string",
-            "empty id",
-        );
+        check("<array ID=\"1\"><string ID=\"1\">y</string></array>", "<string", "duplicate id 1");
+        check("<array><string ID=\"\">y</string></array>", "<string", "empty id");
         check(
             "<array><string ID=\"1\">x</string><string IDREF=\"1\">x</string></array>",
             "<string IDREF",
@@ -1479,59 +1263,24 @@ mod tests {
             "kind mismatch: idref 1 on <dict> refers to an array",
         );
         // <set> and <array>, <date> and <string> are the same kinds.
-        let doc = parse(b"<array><set ID=\"1\"/><array IDREF=\"1\"/><date ID=\"2\">d</date><string IDREF=\"2\"/></array>")
-            .unwrap();
+        let doc =
+            parse(b"<array><set ID=\"1\"/><array IDREF=\"1\"/><date ID=\"2\">d</date><string IDREF=\"2\"/></array>")
+                .unwrap();
         assert_eq!(doc.root().len(), 4);
     }
 
     #[test]
     fn bad_integers() {
-        check(
-            "<array><integer></integer></array>",
-            "<integer",
-            "empty integer",
-        );
+        check("<array><integer></integer></array>", "<integer", "empty integer");
         check("<array><integer/></array>", "<integer", "empty integer");
-        check(
-            "<array><integer>0x</integer></array>",
-            "<integer",
-            "bad integer \"0x\"",
-        );
-        check(
-            "<array><integer>0xfg</integer></array>",
-            "<integer",
-            "bad integer \"0xfg\"",
-        );
-        check(
-            "<array><integer>12a</integer></array>",
-            "<integer",
-            "bad integer \"12a\"",
-        );
-        check(
-            "<array><integer>-</integer></array>",
-            "<integer",
-            "bad integer \"-\"",
-        );
-        check(
-            "<array><integer>1 2</integer></array>",
-            "<integer",
-            "bad integer \"1 2\"",
-        );
-        check(
-            "<array><integer>0x10000000000000000</integer></array>",
-            "<integer",
-            "integer out of range",
-        );
-        check(
-            "<array><integer>18446744073709551616</integer></array>",
-            "<integer",
-            "integer out of range",
-        );
-        check(
-            "<array><true>x</true></array>",
-            "x<",
-            "unexpected text in <true>",
-        );
+        check("<array><integer>0x</integer></array>", "<integer", "bad integer \"0x\"");
+        check("<array><integer>0xfg</integer></array>", "<integer", "bad integer \"0xfg\"");
+        check("<array><integer>12a</integer></array>", "<integer", "bad integer \"12a\"");
+        check("<array><integer>-</integer></array>", "<integer", "bad integer \"-\"");
+        check("<array><integer>1 2</integer></array>", "<integer", "bad integer \"1 2\"");
+        check("<array><integer>0x10000000000000000</integer></array>", "<integer", "integer out of range");
+        check("<array><integer>18446744073709551616</integer></array>", "<integer", "integer out of range");
+        check("<array><true>x</true></array>", "x<", "unexpected text in <true>");
     }
 
     #[test]
@@ -1539,17 +1288,9 @@ mod tests {
         check("<array><string>a&foo;b</string></array>", "&", "bad entity");
         check("<array><string>a&lt b</string></array>", "&", "bad entity");
         check("<array><string>a&#0;b</string></array>", "&", "bad entity");
-        check(
-            "<array><string>a&#xD800;b</string></array>",
-            "&",
-            "bad entity",
-        );
+        check("<array><string>a&#xD800;b</string></array>", "&", "bad entity");
         check("<array><string>a&#x;b</string></array>", "&", "bad entity");
-        check(
-            "<array><string>ok &amp; a&</string></array>",
-            "&<",
-            "bad entity",
-        );
+        check("<array><string>ok &amp; a&</string></array>", "&<", "bad entity");
         let e = fail(b"<array><string>ab\xff</string></array>");
         assert_eq!((e.message.as_str(), e.offset), ("invalid utf-8", 17));
         let e = fail(b"<dict><key>\xc3</key><true/></dict>");
@@ -1558,24 +1299,11 @@ mod tests {
 
     #[test]
     fn limits() {
-        let strict = Limits {
-            max_depth: 3,
-            max_nodes: 5,
-            max_ids: 1,
-        };
+        let strict = Limits { max_depth: 3, max_nodes: 5, max_ids: 1 };
         assert!(parse_with(b"<array><array><array/></array></array>", &strict).is_ok());
-        let e = fail_with(
-            b"<array><array><array><array/></array></array></array>",
-            &strict,
-        );
-        assert_eq!(
-            (e.message.as_str(), e.offset),
-            ("nesting deeper than 3 levels", 21)
-        );
-        let e = fail_with(
-            b"<array><true/><true/><true/><true/><true/></array>",
-            &strict,
-        );
+        let e = fail_with(b"<array><array><array><array/></array></array></array>", &strict);
+        assert_eq!((e.message.as_str(), e.offset), ("nesting deeper than 3 levels", 21));
+        let e = fail_with(b"<array><true/><true/><true/><true/><true/></array>", &strict);
         assert_eq!((e.message.as_str(), e.offset), ("more than 5 nodes", 35));
         let e = fail_with(b"<array><true ID=\"1\"/><true ID=\"2\"/></array>", &strict);
         assert_eq!((e.message.as_str(), e.offset), ("more than 1 ids", 21));
@@ -1694,23 +1422,12 @@ mod tests {
         let xml = big_doc(600);
         assert!(xml.len() > 6_000_000, "{}", xml.len());
         let doc = parse(&xml).unwrap();
-        let kexts: Vec<_> = doc
-            .root()
-            .get("_PrelinkInfoDictionary")
-            .unwrap()
-            .items()
-            .collect();
+        let kexts: Vec<_> = doc.root().get("_PrelinkInfoDictionary").unwrap().items().collect();
         assert_eq!(kexts.len(), 600);
         let k = kexts[599];
         assert_eq!(k.get("Self").unwrap().as_str(), Some("com.example.kext599"));
-        assert_eq!(
-            k.get("_PrelinkExecutableSourceAddr").unwrap().as_u64(),
-            Some(0xffff_ff7f_8000_0000 + 599)
-        );
-        assert_eq!(
-            k.get("CFBundleName").unwrap().as_str(),
-            Some("Kext & friends 599")
-        );
+        assert_eq!(k.get("_PrelinkExecutableSourceAddr").unwrap().as_u64(), Some(0xffff_ff7f_8000_0000 + 599));
+        assert_eq!(k.get("CFBundleName").unwrap().as_str(), Some("Kext & friends 599"));
         assert_eq!(k.get("IOKitPersonalities").unwrap().len(), 40);
     }
 

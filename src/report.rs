@@ -92,11 +92,7 @@ pub fn kexts(out: &mut dyn Write, c: &CacheInfo, format: Format) -> io::Result<(
     kv(out, "layers", &c.layers.join(" > "))?;
     kv(out, "kernel", &dash(&c.kernel.version))?;
     kv(out, "kernel uuid", &dash(&c.kernel.uuid))?;
-    kv(
-        out,
-        "kexts",
-        &format!("{} ({} codeless)", c.kexts.len(), c.codeless_count()),
-    )?;
+    kv(out, "kexts", &format!("{} ({} codeless)", c.kexts.len(), c.codeless_count()))?;
     writeln!(out)?;
     let rows: Vec<Vec<String>> = c
         .kexts
@@ -112,18 +108,7 @@ pub fn kexts(out: &mut dyn Write, c: &CacheInfo, format: Format) -> io::Result<(
             ]
         })
         .collect();
-    write_table(
-        out,
-        &[
-            "BUNDLE ID",
-            "VERSION",
-            "UUID",
-            "LOAD ADDRESS",
-            "SIZE",
-            "BUNDLE PATH",
-        ],
-        &rows,
-    )
+    write_table(out, &["BUNDLE ID", "VERSION", "UUID", "LOAD ADDRESS", "SIZE", "BUNDLE PATH"], &rows)
 }
 
 /// `kcheck info`.
@@ -156,22 +141,10 @@ pub fn info(out: &mut dyn Write, c: &CacheInfo, format: Format) -> io::Result<()
     }
     kv(out, "layers", &c.layers.join(" > "))?;
     for s in &c.slices {
-        let uuid = s
-            .uuid
-            .as_deref()
-            .map(|u| format!(", uuid {u}"))
-            .unwrap_or_default();
-        kv(
-            out,
-            "slice",
-            &format!("{} at {:#x}, {} bytes{uuid}", s.arch, s.offset, s.size),
-        )?;
+        let uuid = s.uuid.as_deref().map(|u| format!(", uuid {u}")).unwrap_or_default();
+        kv(out, "slice", &format!("{} at {:#x}, {} bytes{uuid}", s.arch, s.offset, s.size))?;
     }
-    kv(
-        out,
-        "kind",
-        &format!("{} (mach-o/{}, {})", c.kind.as_str(), c.filetype, c.arch),
-    )?;
+    kv(out, "kind", &format!("{} (mach-o/{}, {})", c.kind.as_str(), c.filetype, c.arch))?;
     kv(out, "image size", &format!("{} bytes", c.image_size))?;
     kv(out, "uuid", &dash(&c.uuid))?;
     if c.kind != crate::cache::CacheKind::MachO {
@@ -181,11 +154,7 @@ pub fn info(out: &mut dyn Write, c: &CacheInfo, format: Format) -> io::Result<()
         if c.boot_kc_id.is_some() {
             kv(out, "boot kc id", &dash(&c.boot_kc_id))?;
         }
-        kv(
-            out,
-            "kexts",
-            &format!("{} ({} codeless)", c.kexts.len(), c.codeless_count()),
-        )?;
+        kv(out, "kexts", &format!("{} ({} codeless)", c.kexts.len(), c.codeless_count()))?;
         if let Some(n) = c.prelink_info_size {
             kv(out, "prelink info", &format!("{n} bytes of XML"))?;
         }
@@ -198,13 +167,7 @@ fn side_json(c: &CacheInfo) -> Value {
 }
 
 /// `kcheck diff`.
-pub fn diff(
-    out: &mut dyn Write,
-    a: &CacheInfo,
-    b: &CacheInfo,
-    d: &Diff,
-    format: Format,
-) -> io::Result<()> {
+pub fn diff(out: &mut dyn Write, a: &CacheInfo, b: &CacheInfo, d: &Diff, format: Format) -> io::Result<()> {
     if format == Format::Json {
         let v = json!({
             "a": side_json(a),
@@ -218,27 +181,11 @@ pub fn diff(
         });
         return write_json(out, &v);
     }
-    kv(
-        out,
-        "a",
-        &format!("{} ({} kexts)", a.file.display(), a.kexts.len()),
-    )?;
-    kv(
-        out,
-        "b",
-        &format!("{} ({} kexts)", b.file.display(), b.kexts.len()),
-    )?;
+    kv(out, "a", &format!("{} ({} kexts)", a.file.display(), a.kexts.len()))?;
+    kv(out, "b", &format!("{} ({} kexts)", b.file.display(), b.kexts.len()))?;
     if d.kernel_changed {
-        kv(
-            out,
-            "kernel a",
-            &format!("{} {}", dash(&a.kernel.version), dash(&a.kernel.uuid)),
-        )?;
-        kv(
-            out,
-            "kernel b",
-            &format!("{} {}", dash(&b.kernel.version), dash(&b.kernel.uuid)),
-        )?;
+        kv(out, "kernel a", &format!("{} {}", dash(&a.kernel.version), dash(&a.kernel.uuid)))?;
+        kv(out, "kernel b", &format!("{} {}", dash(&b.kernel.version), dash(&b.kernel.uuid)))?;
     } else {
         kv(out, "kernel", "same in both")?;
     }
@@ -259,22 +206,10 @@ pub fn diff(
     }
     let mut rows = Vec::new();
     for k in &d.added {
-        rows.push(vec![
-            "+".into(),
-            k.bundle_id.clone(),
-            "-".into(),
-            dash(&k.version),
-            "added".into(),
-        ]);
+        rows.push(vec!["+".into(), k.bundle_id.clone(), "-".into(), dash(&k.version), "added".into()]);
     }
     for k in &d.removed {
-        rows.push(vec![
-            "-".into(),
-            k.bundle_id.clone(),
-            dash(&k.version),
-            "-".into(),
-            "removed".into(),
-        ]);
+        rows.push(vec!["-".into(), k.bundle_id.clone(), dash(&k.version), "-".into(), "removed".into()]);
     }
     for c in &d.changed {
         let what = if c.changes == ["uuid"] {
@@ -282,20 +217,10 @@ pub fn diff(
         } else {
             c.changes.join(", ")
         };
-        rows.push(vec![
-            "~".into(),
-            c.bundle_id.clone(),
-            dash(&c.version_a),
-            dash(&c.version_b),
-            what,
-        ]);
+        rows.push(vec!["~".into(), c.bundle_id.clone(), dash(&c.version_a), dash(&c.version_b), what]);
     }
     writeln!(out)?;
-    write_table(
-        out,
-        &["", "BUNDLE ID", "VERSION A", "VERSION B", "CHANGE"],
-        &rows,
-    )
+    write_table(out, &["", "BUNDLE ID", "VERSION A", "VERSION B", "CHANGE"], &rows)
 }
 
 /// Wrap `text` to `width` columns, every line prefixed with `indent`.
@@ -313,11 +238,7 @@ pub fn wrap(text: &str, width: usize, indent: &str) -> String {
             Some(open) => {
                 open.push(' ');
                 open.push_str(word);
-                if word.ends_with('`')
-                    || word.ends_with("`,")
-                    || word.ends_with("`.")
-                    || word.ends_with("`)")
-                {
+                if word.ends_with('`') || word.ends_with("`,") || word.ends_with("`.") || word.ends_with("`)") {
                     let done = span.take().unwrap_or_default();
                     if done.chars().count() <= room {
                         tokens.push(done);
@@ -326,9 +247,7 @@ pub fn wrap(text: &str, width: usize, indent: &str) -> String {
                     }
                 }
             }
-            None if word.starts_with('`') && word[1..].find('`').is_none() => {
-                span = Some(word.to_string())
-            }
+            None if word.starts_with('`') && word[1..].find('`').is_none() => span = Some(word.to_string()),
             None => tokens.push(word.to_string()),
         }
     }
@@ -353,10 +272,7 @@ pub fn wrap(text: &str, width: usize, indent: &str) -> String {
                 continue;
             }
             // A token longer than a whole line: break it.
-            let cut = token
-                .char_indices()
-                .nth(room)
-                .map_or(token.len(), |(i, _)| i);
+            let cut = token.char_indices().nth(room).map_or(token.len(), |(i, _)| i);
             lines.push(token[..cut].to_string());
             token = &token[cut..];
             if token.is_empty() {
@@ -425,11 +341,7 @@ pub fn verify_json(r: &crate::verify::VerifyReport) -> Value {
 }
 
 /// `verify`, in the chosen format.
-pub fn verify(
-    out: &mut dyn Write,
-    r: &crate::verify::VerifyReport,
-    format: VerifyFormat,
-) -> io::Result<()> {
+pub fn verify(out: &mut dyn Write, r: &crate::verify::VerifyReport, format: VerifyFormat) -> io::Result<()> {
     use crate::findings::Verdict;
     match format {
         VerifyFormat::Json => return write_json(out, &verify_json(r)),
@@ -452,21 +364,12 @@ pub fn verify(
     if s.data_root != s.root {
         writeln!(out, "data volume:   {}", s.data_root.display())?;
     }
-    writeln!(
-        out,
-        "system:        {} {} ({}), era {}",
-        s.product_name,
-        s.product_version,
-        s.build,
-        s.era.as_str()
-    )?;
+    writeln!(out, "system:        {} {} ({}), era {}", s.product_name, s.product_version, s.build, s.era.as_str())?;
     writeln!(out, "SIP:           {sip}")?;
     writeln!(out)?;
     let headline = match r.verdict {
         Verdict::Healthy => "HEALTHY: the next boot will run the kexts installed on disk.",
-        Verdict::Attention => {
-            "ATTENTION: the next boot will mostly run what is installed; see the warnings."
-        }
+        Verdict::Attention => "ATTENTION: the next boot will mostly run what is installed; see the warnings.",
         Verdict::Broken => "BROKEN: the next boot will not run the kexts you think are installed.",
     };
     writeln!(out, "{headline}")?;
@@ -477,12 +380,7 @@ pub fn verify(
     for slot in &f.caches {
         let line = match &slot.state {
             crate::verify::CacheState::Ok(c) => {
-                format!(
-                    "{} kexts, {}, kc id {}",
-                    c.kexts.len(),
-                    c.layers.join(" > "),
-                    dash(&c.kc_id)
-                )
+                format!("{} kexts, {}, kc id {}", c.kexts.len(), c.layers.join(" > "), dash(&c.kc_id))
             }
             crate::verify::CacheState::Missing => "not present".into(),
             crate::verify::CacheState::Broken(_) => "unreadable (see above)".into(),
@@ -492,22 +390,14 @@ pub fn verify(
     }
     if let Some(k) = f.kernel.info() {
         writeln!(out, "  {:<9} {}", "kernel", crate::system::KERNEL)?;
-        write!(
-            out,
-            "{}",
-            wrap(&dash(&k.kernel.version), 80, "            ")
-        )?;
+        write!(out, "{}", wrap(&dash(&k.kernel.version), 80, "            "))?;
     }
     writeln!(
         out,
         "\nINSTALLED\n  {} kexts in {}{}",
         f.installed.kexts.len(),
         f.installed.dirs_scanned.join(", "),
-        if f.installed.bad.is_empty() {
-            String::new()
-        } else {
-            format!(" ({} unreadable)", f.installed.bad.len())
-        }
+        if f.installed.bad.is_empty() { String::new() } else { format!(" ({} unreadable)", f.installed.bad.len()) }
     )?;
     Ok(())
 }
@@ -515,19 +405,12 @@ pub fn verify(
 /// Findings grouped by severity (errors first), each with its evidence
 /// and remedy, in 80 columns; "No findings." when there are none. Shared
 /// by every command that reports findings.
-pub fn write_findings(
-    out: &mut dyn Write,
-    findings: &[crate::findings::Finding],
-) -> io::Result<()> {
+pub fn write_findings(out: &mut dyn Write, findings: &[crate::findings::Finding]) -> io::Result<()> {
     use crate::findings::Severity;
     if findings.is_empty() {
         return writeln!(out, "\nNo findings.");
     }
-    for (sev, title) in [
-        (Severity::Error, "ERRORS"),
-        (Severity::Warning, "WARNINGS"),
-        (Severity::Info, "INFO"),
-    ] {
+    for (sev, title) in [(Severity::Error, "ERRORS"), (Severity::Warning, "WARNINGS"), (Severity::Info, "INFO")] {
         let group: Vec<_> = findings.iter().filter(|x| x.severity == sev).collect();
         if group.is_empty() {
             continue;
@@ -555,11 +438,7 @@ pub fn write_findings(
                 write!(out, "{}", wrap(&format!("{k}: {text}"), 80, "       | "))?;
             }
             if !x.remedy.is_empty() {
-                write!(
-                    out,
-                    "{}",
-                    wrap(&format!("Remedy: {}", x.remedy), 80, "       ")
-                )?;
+                write!(out, "{}", wrap(&format!("Remedy: {}", x.remedy), 80, "       "))?;
             }
         }
     }

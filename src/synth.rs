@@ -161,16 +161,8 @@ fn build_macho(
     let mut layout = Vec::new(); // (fileoff, filesize, section offsets)
     let mut pos = 0usize;
     for seg in segments {
-        let start = if seg.covers_header {
-            0
-        } else {
-            align(pos.max(header_end), 0x1000)
-        };
-        let mut p = if seg.covers_header {
-            align(header_end, 16)
-        } else {
-            start
-        };
+        let start = if seg.covers_header { 0 } else { align(pos.max(header_end), 0x1000) };
+        let mut p = if seg.covers_header { align(header_end, 16) } else { start };
         let mut offs = Vec::new();
         for s in &seg.sections {
             p = align(p, 16);
@@ -189,14 +181,7 @@ fn build_macho(
     u32le(&mut out, filetype);
     u32le(&mut out, ncmds as u32);
     u32le(&mut out, cmds_size as u32);
-    u32le(
-        &mut out,
-        if filetype == 12 {
-            0x8000_0000
-        } else {
-            0x0020_0001
-        },
-    );
+    u32le(&mut out, if filetype == 12 { 0x8000_0000 } else { 0x0020_0001 });
     u32le(&mut out, 0);
     for (seg, (fileoff, filesize, offs)) in segments.iter().zip(&layout) {
         u32le(&mut out, 0x19);
@@ -242,25 +227,14 @@ fn build_macho(
 /// Plausible, compressible "machine code" for a kext: repeated instruction
 /// patterns, some random bytes, and the kext's own strings.
 fn fake_code(seed: &str, size: usize) -> Vec<u8> {
-    let mut rng = Rng::new(u64::from_le_bytes(
-        uuid_for(seed)[..8].try_into().expect("8 bytes"),
-    ));
+    let mut rng = Rng::new(u64::from_le_bytes(uuid_for(seed)[..8].try_into().expect("8 bytes")));
     let mut v = Vec::with_capacity(size);
     let prologue = [0x55u8, 0x48, 0x89, 0xe5, 0x41, 0x57, 0x41, 0x56, 0x53, 0x50];
     while v.len() < size {
         v.extend_from_slice(&prologue);
         let r = rng.next_u64();
         v.extend_from_slice(&r.to_le_bytes()[..(r % 7) as usize]);
-        v.extend_from_slice(&[
-            0x48,
-            0x8b,
-            0x05,
-            (r >> 8) as u8,
-            (r >> 16) as u8,
-            0,
-            0,
-            0xc3,
-        ]);
+        v.extend_from_slice(&[0x48, 0x8b, 0x05, (r >> 8) as u8, (r >> 16) as u8, 0, 0, 0xc3]);
         if r.is_multiple_of(5) {
             v.extend_from_slice(seed.as_bytes());
             v.push(0);
@@ -286,14 +260,8 @@ pub fn kext_macho(k: &SynthKext, arch: Arch, vmaddr: u64, file_base: u64) -> Vec
             vmaddr,
             covers_header: true,
             sections: vec![
-                SectSpec {
-                    name: "__text",
-                    data: fake_code(&k.bundle_id, k.code_size),
-                },
-                SectSpec {
-                    name: "__cstring",
-                    data: cstrings,
-                },
+                SectSpec { name: "__text", data: fake_code(&k.bundle_id, k.code_size) },
+                SectSpec { name: "__cstring", data: cstrings },
             ],
         }],
         Some(k.uuid),
@@ -306,12 +274,7 @@ pub fn kext_macho(k: &SynthKext, arch: Arch, vmaddr: u64, file_base: u64) -> Vec
 /// kernel's `__TEXT` (version strings) and `LC_UUID`, no prelinked kexts.
 pub fn prelinked_kernel_without_kexts(kernel: &SynthKernel, arch: Arch) -> Vec<u8> {
     let text = kernel_text(kernel);
-    let segs = [SegSpec {
-        name: "__TEXT",
-        vmaddr: 0xffff_ff80_0020_0000,
-        covers_header: true,
-        sections: text,
-    }];
+    let segs = [SegSpec { name: "__TEXT", vmaddr: 0xffff_ff80_0020_0000, covers_header: true, sections: text }];
     build_macho(arch, 2, &segs, Some(kernel.uuid), &[], 0)
 }
 
@@ -321,14 +284,8 @@ fn kernel_text(kernel: &SynthKernel) -> Vec<SectSpec> {
     cs.extend_from_slice(b"kernel\0mach_kernel\0");
     cs.extend_from_slice(format!("{}\0", kernel.version).as_bytes());
     vec![
-        SectSpec {
-            name: "__text",
-            data: fake_code(&kernel.version, kernel.text_size),
-        },
-        SectSpec {
-            name: "__const",
-            data: cs,
-        },
+        SectSpec { name: "__text", data: fake_code(&kernel.version, kernel.text_size) },
+        SectSpec { name: "__const", data: cs },
     ]
 }
 
@@ -344,10 +301,7 @@ fn int64(x: u64) -> Value {
 fn kext_dict(k: &SynthKext, load: Option<(u64, u64)>) -> Value {
     let mut d = vec![
         ("CFBundleIdentifier".to_string(), s(&k.bundle_id)),
-        (
-            "CFBundleName".to_string(),
-            s(k.bundle_id.rsplit('.').next().unwrap_or(&k.bundle_id)),
-        ),
+        ("CFBundleName".to_string(), s(k.bundle_id.rsplit('.').next().unwrap_or(&k.bundle_id))),
         ("CFBundlePackageType".to_string(), s("KEXT")),
         ("CFBundleInfoDictionaryVersion".to_string(), s("6.0")),
         ("CFBundleVersion".to_string(), s(&k.version)),
@@ -360,25 +314,13 @@ fn kext_dict(k: &SynthKext, load: Option<(u64, u64)>) -> Value {
     if k.personalities > 0 {
         let p = (0..k.personalities)
             .map(|i| {
-                let name = format!(
-                    "{}Personality{i}",
-                    k.bundle_id.rsplit('.').next().unwrap_or("Kext")
-                );
+                let name = format!("{}Personality{i}", k.bundle_id.rsplit('.').next().unwrap_or("Kext"));
                 let body = vec![
                     ("CFBundleIdentifier".to_string(), s(&k.bundle_id)),
                     ("IOClass".to_string(), s(&name)),
                     ("IOProviderClass".to_string(), s("IOPCIDevice")),
-                    (
-                        "IOPCIMatch".to_string(),
-                        s(&format!("0x{:04x}8086&0xffffffff", 0x1000 + i)),
-                    ),
-                    (
-                        "IOProbeScore".to_string(),
-                        Value::Integer {
-                            value: 1000 + i as u64,
-                            size: 32,
-                        },
-                    ),
+                    ("IOPCIMatch".to_string(), s(&format!("0x{:04x}8086&0xffffffff", 0x1000 + i))),
+                    ("IOProbeScore".to_string(), Value::Integer { value: 1000 + i as u64, size: 32 }),
                     ("IOMatchCategory".to_string(), s("IODefaultMatchCategory")),
                     ("Physical Interconnect Location".to_string(), s("Internal")),
                 ];
@@ -388,19 +330,12 @@ fn kext_dict(k: &SynthKext, load: Option<(u64, u64)>) -> Value {
         d.push(("IOKitPersonalities".to_string(), Value::Dict(p)));
     }
     if !k.libraries.is_empty() {
-        let libs = k
-            .libraries
-            .iter()
-            .map(|(id, v)| (id.clone(), s(v)))
-            .collect();
+        let libs = k.libraries.iter().map(|(id, v)| (id.clone(), s(v))).collect();
         d.push(("OSBundleLibraries".to_string(), Value::Dict(libs)));
     }
     d.push(("_PrelinkBundlePath".to_string(), s(&k.bundle_path)));
     if let (Some(exe), Some((addr, size))) = (&k.executable, load) {
-        d.push((
-            "_PrelinkExecutableRelativePath".to_string(),
-            s(&format!("Contents/MacOS/{exe}")),
-        ));
+        d.push(("_PrelinkExecutableRelativePath".to_string(), s(&format!("Contents/MacOS/{exe}"))));
         d.push(("_PrelinkExecutableLoadAddr".to_string(), int64(addr)));
         d.push(("_PrelinkExecutableSourceAddr".to_string(), int64(addr)));
         d.push(("_PrelinkExecutableSize".to_string(), int64(size)));
@@ -429,12 +364,7 @@ fn kpi_kexts(kernel: &SynthKernel) -> Vec<SynthKext> {
 
 /// An `MH_EXECUTE` prelinked kernel: the kernel's `__TEXT`, the kexts'
 /// images in `__PRELINK_TEXT`, their Info.plists in `__PRELINK_INFO,__info`.
-pub fn prelinked_kernel(
-    kernel: &SynthKernel,
-    kexts: &[SynthKext],
-    arch: Arch,
-    kcid: [u8; 16],
-) -> Vec<u8> {
+pub fn prelinked_kernel(kernel: &SynthKernel, kexts: &[SynthKext], arch: Arch, kcid: [u8; 16]) -> Vec<u8> {
     let text_base: u64 = 0xffff_ff80_0020_0000;
     let prelink_base: u64 = 0xffff_ff7f_8000_0000;
     // Kext images back to back, page aligned, at known vmaddrs.
@@ -450,10 +380,7 @@ pub fn prelinked_kernel(
         } else {
             let mut d = kext_dict(k, None);
             if let Value::Dict(entries) = &mut d {
-                entries.push((
-                    "_PrelinkInterfaceUUID".into(),
-                    Value::Data(uuid_for(&k.bundle_id).to_vec()),
-                ));
+                entries.push(("_PrelinkInterfaceUUID".into(), Value::Data(uuid_for(&k.bundle_id).to_vec())));
             }
             dicts.push(d);
         }
@@ -469,38 +396,24 @@ pub fn prelinked_kernel(
     // __PRELINK_TEXT must start at file offset == its placement; build_macho
     // places segments in order, each page aligned.
     let segs = [
-        SegSpec {
-            name: "__TEXT",
-            vmaddr: text_base,
-            covers_header: true,
-            sections: kernel_text(kernel),
-        },
+        SegSpec { name: "__TEXT", vmaddr: text_base, covers_header: true, sections: kernel_text(kernel) },
         SegSpec {
             name: "__DATA",
             vmaddr: text_base + 0x10_0000,
             covers_header: false,
-            sections: vec![SectSpec {
-                name: "__data",
-                data: vec![0x11; 0x200],
-            }],
+            sections: vec![SectSpec { name: "__data", data: vec![0x11; 0x200] }],
         },
         SegSpec {
             name: "__PRELINK_TEXT",
             vmaddr: prelink_base,
             covers_header: false,
-            sections: vec![SectSpec {
-                name: "__text",
-                data: ptext,
-            }],
+            sections: vec![SectSpec { name: "__text", data: ptext }],
         },
         SegSpec {
             name: "__PRELINK_INFO",
             vmaddr: text_base + 0x80_0000,
             covers_header: false,
-            sections: vec![SectSpec {
-                name: "__info",
-                data: xml,
-            }],
+            sections: vec![SectSpec { name: "__info", data: xml }],
         },
     ];
     build_macho(arch, 2, &segs, Some(kernel.uuid), &[], 0)
@@ -553,12 +466,7 @@ pub fn kernel_collection(
         let img = build_macho(
             arch,
             2,
-            &[SegSpec {
-                name: "__TEXT",
-                vmaddr: vm,
-                covers_header: true,
-                sections: kernel_text(k),
-            }],
+            &[SegSpec { name: "__TEXT", vmaddr: vm, covers_header: true, sections: kernel_text(k) }],
             Some(k.uuid),
             &[],
             pos as u64,
@@ -624,10 +532,7 @@ pub fn kernel_collection(
     }
     u32le(&mut out, 0x1b);
     u32le(&mut out, 24);
-    out.extend_from_slice(&uuid_for(&format!(
-        "fileset-{}",
-        crate::macho::format_uuid(&kcid)
-    )));
+    out.extend_from_slice(&uuid_for(&format!("fileset-{}", crate::macho::format_uuid(&kcid))));
     out.resize(total, 0);
     for (_, _, off, img) in &images {
         out[*off as usize..*off as usize + img.len()].copy_from_slice(img);
@@ -750,12 +655,7 @@ pub fn img4(im4p: &[u8]) -> Vec<u8> {
 }
 
 fn kext(id: &str, version: &str, path: &str, code: usize) -> SynthKext {
-    let exe = path
-        .rsplit('/')
-        .next()
-        .unwrap_or(id)
-        .trim_end_matches(".kext")
-        .to_string();
+    let exe = path.rsplit('/').next().unwrap_or(id).trim_end_matches(".kext").to_string();
     SynthKext {
         bundle_id: id.into(),
         version: version.into(),
@@ -763,10 +663,7 @@ fn kext(id: &str, version: &str, path: &str, code: usize) -> SynthKext {
         executable: Some(exe),
         uuid: uuid_for(&format!("{id}-{version}")),
         code_size: code,
-        libraries: vec![
-            ("com.apple.kpi.iokit".into(), "19.0".into()),
-            ("com.apple.kpi.libkern".into(), "19.0".into()),
-        ],
+        libraries: vec![("com.apple.kpi.iokit".into(), "19.0".into()), ("com.apple.kpi.libkern".into(), "19.0".into())],
         image: None,
         personalities: 0,
     }
@@ -809,60 +706,20 @@ pub fn arm_kernel() -> SynthKernel {
 /// kexts, a nested plug-in, and a codeless kext.
 pub fn kexts_a() -> Vec<SynthKext> {
     let mut v = vec![
-        kext(
-            "com.apple.iokit.IOACPIFamily",
-            "1.4",
-            "/System/Library/Extensions/IOACPIFamily.kext",
-            0x900,
-        ),
-        kext(
-            "com.apple.iokit.IOPCIFamily",
-            "2.9",
-            "/System/Library/Extensions/IOPCIFamily.kext",
-            0x1200,
-        ),
-        kext(
-            "com.apple.driver.AppleACPIPlatform",
-            "6.1",
-            "/System/Library/Extensions/AppleACPIPlatform.kext",
-            0x1000,
-        ),
-        kext(
-            "com.apple.iokit.IOAudioFamily",
-            "300.2",
-            "/System/Library/Extensions/IOAudioFamily.kext",
-            0xc00,
-        ),
+        kext("com.apple.iokit.IOACPIFamily", "1.4", "/System/Library/Extensions/IOACPIFamily.kext", 0x900),
+        kext("com.apple.iokit.IOPCIFamily", "2.9", "/System/Library/Extensions/IOPCIFamily.kext", 0x1200),
+        kext("com.apple.driver.AppleACPIPlatform", "6.1", "/System/Library/Extensions/AppleACPIPlatform.kext", 0x1000),
+        kext("com.apple.iokit.IOAudioFamily", "300.2", "/System/Library/Extensions/IOAudioFamily.kext", 0xc00),
         kext(
             "com.apple.driver.AppleHDAController",
             "283.15",
             "/System/Library/Extensions/AppleHDA.kext/Contents/PlugIns/AppleHDAController.kext",
             0x800,
         ),
-        kext(
-            "com.apple.driver.AppleHDA",
-            "283.15",
-            "/System/Library/Extensions/AppleHDA.kext",
-            0x1400,
-        ),
-        kext(
-            "com.example.driver.FooNet",
-            "1.2.3",
-            "/Library/Extensions/FooNet.kext",
-            0xa00,
-        ),
-        kext(
-            "com.example.driver.BarStorage",
-            "4.0.1",
-            "/Library/Extensions/BarStorage.kext",
-            0x700,
-        ),
-        kext(
-            "as.vit9696.Lilu",
-            "1.4.0",
-            "/Library/Extensions/Lilu.kext",
-            0x600,
-        ),
+        kext("com.apple.driver.AppleHDA", "283.15", "/System/Library/Extensions/AppleHDA.kext", 0x1400),
+        kext("com.example.driver.FooNet", "1.2.3", "/Library/Extensions/FooNet.kext", 0xa00),
+        kext("com.example.driver.BarStorage", "4.0.1", "/Library/Extensions/BarStorage.kext", 0x700),
+        kext("as.vit9696.Lilu", "1.4.0", "/Library/Extensions/Lilu.kext", 0x600),
     ];
     v.push(SynthKext {
         bundle_id: "com.example.injector.BazUSBMap".into(),
@@ -882,10 +739,7 @@ pub fn kexts_a() -> Vec<SynthKext> {
 /// BarStorage rebuilt (same version, new UUID), Lilu removed, QuxAudio
 /// added.
 pub fn kexts_b() -> Vec<SynthKext> {
-    let mut v: Vec<SynthKext> = kexts_a()
-        .into_iter()
-        .filter(|k| k.bundle_id != "as.vit9696.Lilu")
-        .collect();
+    let mut v: Vec<SynthKext> = kexts_a().into_iter().filter(|k| k.bundle_id != "as.vit9696.Lilu").collect();
     for k in &mut v {
         if k.bundle_id == "com.example.driver.FooNet" {
             *k = kext(&k.bundle_id.clone(), "1.3.0", &k.bundle_path.clone(), 0xa40);
@@ -894,21 +748,13 @@ pub fn kexts_b() -> Vec<SynthKext> {
             k.uuid = uuid_for("BarStorage-rebuilt");
         }
     }
-    v.push(kext(
-        "com.example.driver.QuxAudio",
-        "2.0",
-        "/Library/Extensions/QuxAudio.kext",
-        0x500,
-    ));
+    v.push(kext("com.example.driver.QuxAudio", "2.0", "/Library/Extensions/QuxAudio.kext", 0x500));
     v
 }
 
 /// Third-party kexts of the auxiliary collection fixture.
 pub fn aux_kexts() -> Vec<SynthKext> {
-    kexts_a()
-        .into_iter()
-        .filter(|k| k.bundle_path.starts_with("/Library/"))
-        .collect()
+    kexts_a().into_iter().filter(|k| k.bundle_path.starts_with("/Library/")).collect()
 }
 
 /// `n` kexts of about `code_size` bytes of code each (and a few
@@ -917,16 +763,8 @@ pub fn aux_kexts() -> Vec<SynthKext> {
 pub fn scaled_kexts(n: usize, code_size: usize) -> Vec<SynthKext> {
     (0..n)
         .map(|i| {
-            let vendor = if i % 10 == 0 {
-                "com.example"
-            } else {
-                "com.apple"
-            };
-            let dir = if i % 10 == 0 {
-                "/Library/Extensions"
-            } else {
-                "/System/Library/Extensions"
-            };
+            let vendor = if i % 10 == 0 { "com.example" } else { "com.apple" };
+            let dir = if i % 10 == 0 { "/Library/Extensions" } else { "/System/Library/Extensions" };
             let name = format!("Driver{i:04}");
             let mut k = kext(
                 &format!("{vendor}.driver.{name}"),
@@ -946,24 +784,12 @@ pub fn scaled_kexts(n: usize, code_size: usize) -> Vec<SynthKext> {
 pub fn scaled_fixtures(n: usize, code_size: usize) -> Vec<(String, Vec<u8>)> {
     let kexts = scaled_kexts(n, code_size);
     let plk = prelinked_kernel(&catalina_kernel(), &kexts, Arch::X86_64, uuid_for("scaled"));
-    let kc = kernel_collection(
-        Some(&big_sur_kernel()),
-        &kexts,
-        Arch::X86_64,
-        uuid_for("scaled-kc"),
-        None,
-    );
+    let kc = kernel_collection(Some(&big_sur_kernel()), &kexts, Arch::X86_64, uuid_for("scaled-kc"), None);
     vec![
         (format!("plk-{n}.raw"), plk.clone()),
-        (
-            format!("plk-{n}.fat-lzvn"),
-            fat(&[(Arch::X86_64, &comp(Comp::Lzvn, &plk))], true),
-        ),
+        (format!("plk-{n}.fat-lzvn"), fat(&[(Arch::X86_64, &comp(Comp::Lzvn, &plk))], true)),
         (format!("plk-{n}.comp-lzss"), comp(Comp::Lzss, &plk)),
-        (
-            format!("plk-{n}.im4p-lzfse"),
-            im4p(&plk, Im4pComp::Lzfse, "scaled"),
-        ),
+        (format!("plk-{n}.im4p-lzfse"), im4p(&plk, Im4pComp::Lzfse, "scaled")),
         (format!("kc-{n}.kc"), kc),
     ]
 }
@@ -978,64 +804,22 @@ pub fn cache_fixtures() -> Vec<(&'static str, Vec<u8>)> {
     let plk_b = prelinked_kernel(&cat, &kexts_b(), Arch::X86_64, kcid_b);
     let arm = arm_kernel();
     let plk_arm = prelinked_kernel(&arm, &kexts_a(), Arch::Arm64e, kcid_a);
-    let boot_kc = kernel_collection(
-        Some(&bs),
-        &kexts_a()[..6],
-        Arch::X86_64,
-        uuid_for("boot-kc"),
-        None,
-    );
-    let aux_kc = kernel_collection(
-        None,
-        &aux_kexts(),
-        Arch::X86_64,
-        uuid_for("aux-kc"),
-        Some(uuid_for("boot-kc")),
-    );
-    let ios_kc = kernel_collection(
-        Some(&arm),
-        &kexts_a()[..6],
-        Arch::Arm64e,
-        uuid_for("ios-kc"),
-        None,
-    );
+    let boot_kc = kernel_collection(Some(&bs), &kexts_a()[..6], Arch::X86_64, uuid_for("boot-kc"), None);
+    let aux_kc = kernel_collection(None, &aux_kexts(), Arch::X86_64, uuid_for("aux-kc"), Some(uuid_for("boot-kc")));
+    let ios_kc = kernel_collection(Some(&arm), &kexts_a()[..6], Arch::Arm64e, uuid_for("ios-kc"), None);
     let lzvn_a = comp(Comp::Lzvn, &plk_a);
     let lzvn_b = comp(Comp::Lzvn, &plk_b);
     vec![
         ("prelinkedkernel-a.raw", plk_a.clone()),
-        (
-            "prelinkedkernel-a.fat-lzvn",
-            fat(&[(Arch::X86_64, &lzvn_a)], true),
-        ),
-        (
-            "prelinkedkernel-b.fat-lzvn",
-            fat(&[(Arch::X86_64, &lzvn_b)], true),
-        ),
-        (
-            "prelinkedkernel-a.fat-lzss",
-            fat(&[(Arch::X86_64, &comp(Comp::Lzss, &plk_a))], true),
-        ),
+        ("prelinkedkernel-a.fat-lzvn", fat(&[(Arch::X86_64, &lzvn_a)], true)),
+        ("prelinkedkernel-b.fat-lzvn", fat(&[(Arch::X86_64, &lzvn_b)], true)),
+        ("prelinkedkernel-a.fat-lzss", fat(&[(Arch::X86_64, &comp(Comp::Lzss, &plk_a))], true)),
         ("prelinkedkernel-a.comp-lzvn", lzvn_a.clone()),
-        (
-            "prelinkedkernel-a.fat-raw",
-            fat(&[(Arch::X86_64, &plk_a)], true),
-        ),
-        (
-            "prelinkedkernel-a.fat2",
-            fat(&[(Arch::X86_64, &lzvn_a), (Arch::Arm64e, &plk_arm)], false),
-        ),
-        (
-            "kernelcache-a.im4p-lzss",
-            im4p(&plk_arm, Im4pComp::Lzss, "xnu-6153.41.3"),
-        ),
-        (
-            "kernelcache-ios.im4p-lzfse",
-            im4p(&ios_kc, Im4pComp::Lzfse, "xnu-7195.50.7"),
-        ),
-        (
-            "kernelcache-ios.img4",
-            img4(&im4p(&ios_kc, Im4pComp::Lzfse, "xnu-7195.50.7")),
-        ),
+        ("prelinkedkernel-a.fat-raw", fat(&[(Arch::X86_64, &plk_a)], true)),
+        ("prelinkedkernel-a.fat2", fat(&[(Arch::X86_64, &lzvn_a), (Arch::Arm64e, &plk_arm)], false)),
+        ("kernelcache-a.im4p-lzss", im4p(&plk_arm, Im4pComp::Lzss, "xnu-6153.41.3")),
+        ("kernelcache-ios.im4p-lzfse", im4p(&ios_kc, Im4pComp::Lzfse, "xnu-7195.50.7")),
+        ("kernelcache-ios.img4", img4(&im4p(&ios_kc, Im4pComp::Lzfse, "xnu-7195.50.7"))),
         ("BootKernelExtensions.kc", boot_kc),
         ("AuxiliaryKernelExtensions.kc", aux_kc),
     ]
@@ -1043,23 +827,12 @@ pub fn cache_fixtures() -> Vec<(&'static str, Vec<u8>)> {
 
 /// Standalone kext executables under `testdata/kexts`.
 pub fn kext_fixtures() -> Vec<(&'static str, Vec<u8>)> {
-    let k = kext(
-        "com.example.driver.FooNet",
-        "1.2.3",
-        "/Library/Extensions/FooNet.kext",
-        0x400,
-    );
+    let k = kext("com.example.driver.FooNet", "1.2.3", "/Library/Extensions/FooNet.kext", 0x400);
     let x = kext_macho(&k, Arch::X86_64, 0, 0);
     let mut ka = k.clone();
     ka.uuid = uuid_for("FooNet-arm64e");
     let a = kext_macho(&ka, Arch::Arm64e, 0, 0);
-    vec![
-        ("FooNet-x86_64", x.clone()),
-        (
-            "FooNet-fat",
-            fat(&[(Arch::X86_64, &x), (Arch::Arm64e, &a)], false),
-        ),
-    ]
+    vec![("FooNet-x86_64", x.clone()), ("FooNet-fat", fat(&[(Arch::X86_64, &x), (Arch::Arm64e, &a)], false))]
 }
 
 /// Write every fixture below `dir` (`caches/`, `kexts/`, `roots/`);

@@ -20,10 +20,7 @@ enum Vol {
 #[derive(Clone, Debug)]
 pub enum CacheSpec {
     /// A cache linking `kexts` (with the root's kernel), identified by `kcid`.
-    Kexts {
-        kexts: Vec<SynthKext>,
-        kcid: [u8; 16],
-    },
+    Kexts { kexts: Vec<SynthKext>, kcid: [u8; 16] },
     /// These exact bytes (e.g. a corrupt cache).
     Bytes(Vec<u8>),
 }
@@ -62,12 +59,7 @@ pub struct RootSpec {
 }
 
 fn small(id: &str, version: &str, path: &str) -> SynthKext {
-    let exe = path
-        .rsplit('/')
-        .next()
-        .unwrap_or(id)
-        .trim_end_matches(".kext")
-        .to_string();
+    let exe = path.rsplit('/').next().unwrap_or(id).trim_end_matches(".kext").to_string();
     SynthKext {
         bundle_id: id.into(),
         version: version.into(),
@@ -85,37 +77,17 @@ fn small(id: &str, version: &str, path: &str) -> SynthKext {
 /// plug-in), two third-party kexts and a codeless one.
 pub fn base_kexts() -> Vec<SynthKext> {
     let mut v = vec![
-        small(
-            "com.apple.iokit.IOACPIFamily",
-            "1.4",
-            "/System/Library/Extensions/IOACPIFamily.kext",
-        ),
-        small(
-            "com.apple.driver.AppleHDA",
-            "283.15",
-            "/System/Library/Extensions/AppleHDA.kext",
-        ),
+        small("com.apple.iokit.IOACPIFamily", "1.4", "/System/Library/Extensions/IOACPIFamily.kext"),
+        small("com.apple.driver.AppleHDA", "283.15", "/System/Library/Extensions/AppleHDA.kext"),
         small(
             "com.apple.driver.AppleHDAController",
             "283.15",
             "/System/Library/Extensions/AppleHDA.kext/Contents/PlugIns/AppleHDAController.kext",
         ),
-        small(
-            "com.example.driver.FooNet",
-            "1.2.3",
-            "/Library/Extensions/FooNet.kext",
-        ),
-        small(
-            "com.example.driver.BarStorage",
-            "4.0.1",
-            "/Library/Extensions/BarStorage.kext",
-        ),
+        small("com.example.driver.FooNet", "1.2.3", "/Library/Extensions/FooNet.kext"),
+        small("com.example.driver.BarStorage", "4.0.1", "/Library/Extensions/BarStorage.kext"),
     ];
-    let mut codeless = small(
-        "com.example.injector.BazUSBMap",
-        "1.0",
-        "/Library/Extensions/BazUSBMap.kext",
-    );
+    let mut codeless = small("com.example.injector.BazUSBMap", "1.0", "/Library/Extensions/BazUSBMap.kext");
     codeless.executable = None;
     v.push(codeless);
     v
@@ -136,34 +108,16 @@ fn without(kexts: Vec<SynthKext>, id: &str) -> Vec<SynthKext> {
 }
 
 fn system_only(kexts: &[SynthKext]) -> Vec<SynthKext> {
-    kexts
-        .iter()
-        .filter(|k| k.bundle_path.starts_with("/System/"))
-        .cloned()
-        .collect()
+    kexts.iter().filter(|k| k.bundle_path.starts_with("/System/")).cloned().collect()
 }
 
 fn library_only(kexts: &[SynthKext]) -> Vec<SynthKext> {
-    kexts
-        .iter()
-        .filter(|k| k.bundle_path.starts_with("/Library/"))
-        .cloned()
-        .collect()
+    kexts.iter().filter(|k| k.bundle_path.starts_with("/Library/")).cloned().collect()
 }
 
 fn kernel(version: &str, tag: &str) -> SynthKernel {
-    let darwin = version
-        .trim_start_matches("Darwin Kernel Version ")
-        .split(':')
-        .next()
-        .unwrap_or("")
-        .to_string();
-    SynthKernel {
-        version: version.into(),
-        uuid: uuid_for(tag),
-        darwin,
-        text_size: 0x200,
-    }
+    let darwin = version.trim_start_matches("Darwin Kernel Version ").split(':').next().unwrap_or("").to_string();
+    SynthKernel { version: version.into(), uuid: uuid_for(tag), darwin, text_size: 0x200 }
 }
 
 /// 10.14.6 (18G103).
@@ -199,10 +153,7 @@ pub fn big_sur_late_kernel() -> SynthKernel {
 }
 
 fn plk_spec(kexts: Vec<SynthKext>, tag: &str) -> Option<CacheSpec> {
-    Some(CacheSpec::Kexts {
-        kexts,
-        kcid: uuid_for(tag),
-    })
+    Some(CacheSpec::Kexts { kexts, kcid: uuid_for(tag) })
 }
 
 fn corrupt(kernel: &SynthKernel) -> Vec<u8> {
@@ -260,9 +211,7 @@ pub fn roots() -> Vec<RootSpec> {
         shove: false,
         extra: vec![],
     };
-    let bad_plist =
-        b"<?xml version=\"1.0\"?><plist version=\"1.0\"><dict><key>CFBundleIdentifier</key>"
-            .to_vec();
+    let bad_plist = b"<?xml version=\"1.0\"?><plist version=\"1.0\"><dict><key>CFBundleIdentifier</key>".to_vec();
     vec![
         mojave("healthy-10.14", &[]),
         catalina("healthy-10.15", &[]),
@@ -271,25 +220,13 @@ pub fn roots() -> Vec<RootSpec> {
             split: true,
             product_version: "10.15",
             build: "19A583",
-            kernel: SynthKernel {
-                text_size: 0x200,
-                ..synth::catalina_kernel()
-            },
+            kernel: SynthKernel { text_size: 0x200, ..synth::catalina_kernel() },
             disk: with_version(base.clone(), "com.example.driver.FooNet", "1.3.0"),
-            staged: plk_spec(
-                with_version(base.clone(), "com.example.driver.FooNet", "1.3.0"),
-                "staged",
-            ),
+            staged: plk_spec(with_version(base.clone(), "com.example.driver.FooNet", "1.3.0"), "staged"),
             shove: true,
-            ..catalina(
-                "demo-10.15.0-pending-shove",
-                &["KB001", "KX002", "ST002", "ST003"],
-            )
+            ..catalina("demo-10.15.0-pending-shove", &["KB001", "KX002", "ST002", "ST003"])
         },
-        RootSpec {
-            boot: None,
-            ..mojave("kc001-missing-boot-cache", &["KC001"])
-        },
+        RootSpec { boot: None, ..mojave("kc001-missing-boot-cache", &["KC001"]) },
         RootSpec {
             boot: Some(CacheSpec::Bytes(corrupt(&mojave_kernel()))),
             ..mojave("kc001-corrupt-boot-cache", &["KC001"])
@@ -299,9 +236,7 @@ pub fn roots() -> Vec<RootSpec> {
             ..catalina("kc002-corrupt-staged-cache", &["KC002"])
         },
         RootSpec {
-            staged: Some(CacheSpec::Bytes(
-                b"this is not a kernel collection".to_vec(),
-            )),
+            staged: Some(CacheSpec::Bytes(b"this is not a kernel collection".to_vec())),
             ..big_sur("kc002-corrupt-aux-collection", &["KC002"])
         },
         RootSpec {
@@ -309,38 +244,21 @@ pub fn roots() -> Vec<RootSpec> {
             shove: true,
             ..catalina("st001-install-pending", &["ST001", "ST002"])
         },
-        RootSpec {
-            staged: None,
-            shove: true,
-            ..catalina("st002-shove-without-staged-cache", &["ST002"])
-        },
+        RootSpec { staged: None, shove: true, ..catalina("st002-shove-without-staged-cache", &["ST002"]) },
         RootSpec {
             product_version: "10.15",
             build: "19A583",
-            kernel: SynthKernel {
-                text_size: 0x200,
-                ..synth::catalina_kernel()
-            },
+            kernel: SynthKernel { text_size: 0x200, ..synth::catalina_kernel() },
             staged: plk_spec(base.clone(), "relinked"),
             shove: true,
             ..catalina("st003-copy-fails-with-sip", &["KB001", "ST002", "ST003"])
         },
-        RootSpec {
-            shove: true,
-            ..catalina("st004-shove-left-behind", &["ST002", "ST004"])
-        },
-        RootSpec {
-            staged: plk_spec(base.clone(), "relinked"),
-            ..catalina("st005-staged-never-copied", &["ST005"])
-        },
+        RootSpec { shove: true, ..catalina("st004-shove-left-behind", &["ST002", "ST004"]) },
+        RootSpec { staged: plk_spec(base.clone(), "relinked"), ..catalina("st005-staged-never-copied", &["ST005"]) },
         RootSpec {
             disk: {
                 let mut d = base.clone();
-                d.push(small(
-                    "com.example.driver.QuxAudio",
-                    "2.0",
-                    "/Library/Extensions/QuxAudio.kext",
-                ));
+                d.push(small("com.example.driver.QuxAudio", "2.0", "/Library/Extensions/QuxAudio.kext"));
                 d
             },
             ..mojave("kx001-kext-not-in-cache", &["KX001"])
@@ -366,11 +284,7 @@ pub fn roots() -> Vec<RootSpec> {
             boot: plk_spec(
                 {
                     let mut c = base.clone();
-                    c.push(small(
-                        "as.vit9696.Lilu",
-                        "1.4.0",
-                        "/Library/Extensions/Lilu.kext",
-                    ));
+                    c.push(small("as.vit9696.Lilu", "1.4.0", "/Library/Extensions/Lilu.kext"));
                     c
                 },
                 "boot",
@@ -380,22 +294,11 @@ pub fn roots() -> Vec<RootSpec> {
         RootSpec {
             disk: without(base.clone(), "com.example.driver.BarStorage"),
             extra: vec![
-                (
-                    true,
-                    "/Library/Extensions/Broken.kext/Contents/Info.plist",
-                    bad_plist,
-                ),
-                (
-                    true,
-                    "/Library/Extensions/BarStorage.kext/Contents/Info.plist",
-                    {
-                        let k = base
-                            .iter()
-                            .find(|k| k.bundle_id == "com.example.driver.BarStorage")
-                            .cloned();
-                        k.map(|k| info_plist(&k)).unwrap_or_default()
-                    },
-                ),
+                (true, "/Library/Extensions/Broken.kext/Contents/Info.plist", bad_plist),
+                (true, "/Library/Extensions/BarStorage.kext/Contents/Info.plist", {
+                    let k = base.iter().find(|k| k.bundle_id == "com.example.driver.BarStorage").cloned();
+                    k.map(|k| info_plist(&k)).unwrap_or_default()
+                }),
             ],
             ..mojave("kx005-unreadable-bundles", &["KX005"])
         },
@@ -415,21 +318,13 @@ pub fn roots() -> Vec<RootSpec> {
         RootSpec {
             disk: {
                 let mut d = base.clone();
-                d.push(small(
-                    "com.example.driver.QuxAudio",
-                    "2.0",
-                    "/Library/Extensions/QuxAudio.kext",
-                ));
+                d.push(small("com.example.driver.QuxAudio", "2.0", "/Library/Extensions/QuxAudio.kext"));
                 d
             },
             extra: vec![(
                 true,
                 "/Library/StagedExtensions/Library/Extensions/QuxAudio.kext/Contents/Info.plist",
-                info_plist(&small(
-                    "com.example.driver.QuxAudio",
-                    "2.0",
-                    "/Library/Extensions/QuxAudio.kext",
-                )),
+                info_plist(&small("com.example.driver.QuxAudio", "2.0", "/Library/Extensions/QuxAudio.kext")),
             )],
             ..big_sur("ax001-kext-awaiting-approval", &["AX001"])
         },
@@ -449,10 +344,7 @@ pub fn info_plist(k: &SynthKext) -> Vec<u8> {
     let s = |x: &str| Value::String(x.to_string());
     let mut d = vec![
         ("CFBundleIdentifier".to_string(), s(&k.bundle_id)),
-        (
-            "CFBundleName".to_string(),
-            s(k.bundle_id.rsplit('.').next().unwrap_or("")),
-        ),
+        ("CFBundleName".to_string(), s(k.bundle_id.rsplit('.').next().unwrap_or(""))),
         ("CFBundlePackageType".to_string(), s("KEXT")),
         ("CFBundleInfoDictionaryVersion".to_string(), s("6.0")),
         ("CFBundleVersion".to_string(), s(&k.version)),
@@ -461,22 +353,14 @@ pub fn info_plist(k: &SynthKext) -> Vec<u8> {
     if let Some(exe) = &k.executable {
         d.push(("CFBundleExecutable".to_string(), s(exe)));
     }
-    let libs = k
-        .libraries
-        .iter()
-        .map(|(id, v)| (id.clone(), s(v)))
-        .collect();
+    let libs = k.libraries.iter().map(|(id, v)| (id.clone(), s(v))).collect();
     d.push(("OSBundleLibraries".to_string(), Value::Dict(libs)));
     crate::synth_xml::serialize_plist(&Value::Dict(d))
 }
 
 fn system_version(spec: &RootSpec) -> Vec<u8> {
     let s = |x: &str| Value::String(x.to_string());
-    let name = if spec.product_version.starts_with("10.") {
-        "Mac OS X"
-    } else {
-        "macOS"
-    };
+    let name = if spec.product_version.starts_with("10.") { "Mac OS X" } else { "macOS" };
     crate::synth_xml::serialize_plist(&Value::Dict(vec![
         ("ProductBuildVersion".into(), s(spec.build)),
         ("ProductCopyright".into(), s("1983-2020 Apple Inc.")),
@@ -500,11 +384,7 @@ pub fn write_root(dir: &Path, spec: &RootSpec) -> io::Result<()> {
         (top.clone(), top.clone())
     };
     let write = |vol: Vol, rel: &str, bytes: &[u8]| -> io::Result<()> {
-        let base = if vol == Vol::System {
-            &sys_root
-        } else {
-            &data_root
-        };
+        let base = if vol == Vol::System { &sys_root } else { &data_root };
         let p = base.join(rel.trim_start_matches('/'));
         if let Some(parent) = p.parent() {
             std::fs::create_dir_all(parent)?;
@@ -512,28 +392,12 @@ pub fn write_root(dir: &Path, spec: &RootSpec) -> io::Result<()> {
         std::fs::write(p, bytes)
     };
     let vol_of = |path: &str| {
-        if path.starts_with("/System/") {
-            Vol::System
-        } else {
-            Vol::Data
-        }
+        if path.starts_with("/System/") { Vol::System } else { Vol::Data }
     };
-    write(
-        Vol::System,
-        crate::system::SYSTEM_VERSION,
-        &system_version(spec),
-    )?;
-    write(
-        Vol::System,
-        crate::system::KERNEL,
-        &bare_kernel(spec.kernel_file.as_ref().unwrap_or(&spec.kernel)),
-    )?;
+    write(Vol::System, crate::system::SYSTEM_VERSION, &system_version(spec))?;
+    write(Vol::System, crate::system::KERNEL, &bare_kernel(spec.kernel_file.as_ref().unwrap_or(&spec.kernel)))?;
     for k in &spec.disk {
-        write(
-            vol_of(&k.bundle_path),
-            &format!("{}/Contents/Info.plist", k.bundle_path),
-            &info_plist(k),
-        )?;
+        write(vol_of(&k.bundle_path), &format!("{}/Contents/Info.plist", k.bundle_path), &info_plist(k))?;
         if let Some(exe) = &k.executable {
             write(
                 vol_of(&k.bundle_path),
@@ -567,27 +431,15 @@ pub fn write_root(dir: &Path, spec: &RootSpec) -> io::Result<()> {
         }
     };
     if let Some(b) = &spec.boot {
-        let path = if kc_era {
-            crate::system::BOOT_KC
-        } else {
-            crate::system::BOOT_PLK
-        };
+        let path = if kc_era { crate::system::BOOT_KC } else { crate::system::BOOT_PLK };
         write(Vol::System, path, &build(b, "boot"))?;
     }
     if let Some(s) = &spec.staged {
-        let path = if kc_era {
-            crate::system::AUX_KC
-        } else {
-            crate::system::STAGED_PLK
-        };
+        let path = if kc_era { crate::system::AUX_KC } else { crate::system::STAGED_PLK };
         write(Vol::Data, path, &build(s, "staged"))?;
     }
     if spec.shove {
-        write(
-            Vol::Data,
-            crate::system::SHOVE_KERNELS,
-            b"#!/bin/sh\n/usr/sbin/kcditto\nexit 0\0",
-        )?;
+        write(Vol::Data, crate::system::SHOVE_KERNELS, b"#!/bin/sh\n/usr/sbin/kcditto\nexit 0\0")?;
     }
     for (data, rel, bytes) in &spec.extra {
         write(if *data { Vol::Data } else { Vol::System }, rel, bytes)?;

@@ -43,12 +43,7 @@ pub enum Value {
 pub fn serialize_kernel(v: &Value) -> Vec<u8> {
     let mut counts = HashMap::new();
     count(v, &mut counts);
-    let mut w = KernelWriter {
-        out: String::new(),
-        counts,
-        ids: HashMap::new(),
-        next_id: 0,
-    };
+    let mut w = KernelWriter { out: String::new(), counts, ids: HashMap::new(), next_id: 0 };
     w.write(v);
     let mut out = w.out.into_bytes();
     out.push(0);
@@ -251,11 +246,7 @@ mod tests {
     /// Convert back; integers without a size attribute get `default_size`.
     fn to_value(n: NodeRef<'_, '_>, default_size: u8) -> Value {
         match n.kind() {
-            Kind::Dict => Value::Dict(
-                n.entries()
-                    .map(|(k, v)| (k.to_string(), to_value(v, default_size)))
-                    .collect(),
-            ),
+            Kind::Dict => Value::Dict(n.entries().map(|(k, v)| (k.to_string(), to_value(v, default_size))).collect()),
             Kind::Array => Value::Array(n.items().map(|v| to_value(v, default_size)).collect()),
             Kind::String => s(n.as_str().unwrap()),
             Kind::Integer => int(n.as_u64().unwrap(), n.int_size().unwrap_or(default_size)),
@@ -265,22 +256,14 @@ mod tests {
     }
 
     fn sample() -> Value {
-        let libs = Value::Dict(vec![
-            ("com.apple.kpi.bsd".into(), s("8.0.0")),
-            ("com.apple.kpi.iokit".into(), s("8.0.0")),
-        ]);
+        let libs =
+            Value::Dict(vec![("com.apple.kpi.bsd".into(), s("8.0.0")), ("com.apple.kpi.iokit".into(), s("8.0.0"))]);
         let kext = |i: u64, name: &str| {
             Value::Dict(vec![
                 ("CFBundleIdentifier".into(), s(name)),
                 ("CFBundleName".into(), s("A <weird> & name")),
-                (
-                    "_PrelinkExecutableLoadAddr".into(),
-                    int(0xffffff7f80a2e000 + i * 0x1000, 64),
-                ),
-                (
-                    "_PrelinkExecutableSourceAddr".into(),
-                    int(0xffffff7f80a2e000 + i * 0x1000, 64),
-                ),
+                ("_PrelinkExecutableLoadAddr".into(), int(0xffffff7f80a2e000 + i * 0x1000, 64)),
+                ("_PrelinkExecutableSourceAddr".into(), int(0xffffff7f80a2e000 + i * 0x1000, 64)),
                 ("_PrelinkExecutableSize".into(), int(0x1000, 64)),
                 ("Small".into(), int(0x1000, 32)),
                 ("OSBundleLibraries".into(), libs.clone()),
@@ -336,19 +319,11 @@ mod tests {
 
         let doc = parse(&xml).unwrap();
         assert_eq!(to_value(doc.root(), 0), v);
-        let kexts: Vec<_> = doc
-            .root()
-            .get("_PrelinkInfoDictionary")
-            .unwrap()
-            .items()
-            .collect();
+        let kexts: Vec<_> = doc.root().get("_PrelinkInfoDictionary").unwrap().items().collect();
         // Equal values share one node.
         let (a, b) = (kexts[0], kexts[1]);
         assert_eq!(a.get("OSBundleLibraries"), b.get("OSBundleLibraries"));
-        assert_eq!(
-            a.get("_PrelinkExecutableLoadAddr"),
-            a.get("_PrelinkExecutableSourceAddr")
-        );
+        assert_eq!(a.get("_PrelinkExecutableLoadAddr"), a.get("_PrelinkExecutableSourceAddr"));
         assert_ne!(a.get("_PrelinkExecutableSize"), a.get("Small"));
         assert_eq!(a.get("Blob"), b.get("Blob"));
         assert_eq!(a.get("CFBundleName"), b.get("CFBundleName"));
@@ -381,7 +356,9 @@ mod tests {
         let xml = serialize_plist(&v);
         let text = std::str::from_utf8(&xml).unwrap();
         assert!(text.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!DOCTYPE plist"));
-        assert!(text.contains("\n<plist version=\"1.0\">\n<dict>\n\t<key>_PrelinkInfoDictionary</key>\n\t<array>\n\t\t<dict>\n"));
+        assert!(text.contains(
+            "\n<plist version=\"1.0\">\n<dict>\n\t<key>_PrelinkInfoDictionary</key>\n\t<array>\n\t\t<dict>\n"
+        ));
         assert!(text.ends_with("</dict>\n</plist>\n"));
         assert!(!text.contains("ID="));
         assert!(text.contains("<integer>18446744073709551615</integer>"));
@@ -389,9 +366,7 @@ mod tests {
         // Sizes are not written in plists; compare with every size set to 64.
         fn sized64(v: &Value) -> Value {
             match v {
-                Value::Dict(e) => {
-                    Value::Dict(e.iter().map(|(k, x)| (k.clone(), sized64(x))).collect())
-                }
+                Value::Dict(e) => Value::Dict(e.iter().map(|(k, x)| (k.clone(), sized64(x))).collect()),
                 Value::Array(a) => Value::Array(a.iter().map(sized64).collect()),
                 Value::Integer { value, .. } => int(*value, 64),
                 other => other.clone(),
@@ -425,11 +400,7 @@ print(len(d['_PrelinkInfoDictionary']), k['CFBundleIdentifier'], k['CFBundleName
             .output()
             .unwrap();
         let _ = std::fs::remove_file(&path);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         assert_eq!(
             String::from_utf8_lossy(&out.stdout).trim(),
             "4 com.apple.b A <weird> & name 0xffffff7f80a2f000 256 18446744073709551615"

@@ -109,10 +109,7 @@ impl SystemRoot {
     pub fn open(root: &Path, data_root: Option<&Path>) -> Result<SystemRoot, Error> {
         let meta = std::fs::metadata(root).map_err(|e| Error::io(root, e))?;
         if !meta.is_dir() {
-            return Err(Error::NotSystem {
-                root: root.to_path_buf(),
-                reason: "is not a directory".into(),
-            });
+            return Err(Error::NotSystem { root: root.to_path_buf(), reason: "is not a directory".into() });
         }
         let (data_root, data_root_source) = match data_root {
             Some(d) => {
@@ -145,33 +142,21 @@ impl SystemRoot {
             Err(Resolve::Missing) => {
                 return Err(Error::NotSystem {
                     root: root.to_path_buf(),
-                    reason: format!(
-                        "{SYSTEM_VERSION} is missing, so this is not a macOS system volume"
-                    ),
+                    reason: format!("{SYSTEM_VERSION} is missing, so this is not a macOS system volume"),
                 });
             }
             Err(Resolve::Refused(why)) => {
-                return Err(Error::NotSystem {
-                    root: root.to_path_buf(),
-                    reason: why,
-                });
+                return Err(Error::NotSystem { root: root.to_path_buf(), reason: why });
             }
         };
-        let fmt = |offset: u64, msg: String| {
-            Error::format(
-                &plist_path,
-                FormatError::new("SystemVersion.plist", offset, msg),
-            )
-        };
+        let fmt =
+            |offset: u64, msg: String| Error::format(&plist_path, FormatError::new("SystemVersion.plist", offset, msg));
         let m = std::fs::metadata(&plist_path).map_err(|e| Error::io(&plist_path, e))?;
         if m.is_dir() {
             return Err(fmt(0, "is a directory, not a file".into()));
         }
         if m.len() > MAX_SYSTEM_VERSION {
-            return Err(fmt(
-                0,
-                format!("{} bytes is too large for a SystemVersion.plist", m.len()),
-            ));
+            return Err(fmt(0, format!("{} bytes is too large for a SystemVersion.plist", m.len())));
         }
         let mut bytes = Vec::new();
         std::fs::File::open(&plist_path)
@@ -179,24 +164,13 @@ impl SystemRoot {
             .map_err(|e| Error::io(&plist_path, e))?;
         let value = plist::Value::from_reader(std::io::Cursor::new(&bytes))
             .map_err(|e| fmt(0, format!("not a valid plist: {e}")))?;
-        let dict = value
-            .as_dictionary()
-            .ok_or_else(|| fmt(0, "the top level is not a dictionary".into()))?;
+        let dict = value.as_dictionary().ok_or_else(|| fmt(0, "the top level is not a dictionary".into()))?;
         let get = |k: &str| dict.get(k).and_then(|v| v.as_string()).map(str::to_string);
-        sys.product_version =
-            get("ProductVersion").ok_or_else(|| fmt(0, "no ProductVersion string".into()))?;
-        sys.build = get("ProductBuildVersion")
-            .ok_or_else(|| fmt(0, "no ProductBuildVersion string".into()))?;
+        sys.product_version = get("ProductVersion").ok_or_else(|| fmt(0, "no ProductVersion string".into()))?;
+        sys.build = get("ProductBuildVersion").ok_or_else(|| fmt(0, "no ProductBuildVersion string".into()))?;
         sys.product_name = get("ProductName").unwrap_or_else(|| "macOS".into());
-        sys.version = parse_version(&sys.product_version).ok_or_else(|| {
-            fmt(
-                0,
-                format!(
-                    "ProductVersion {:?} is not a version number",
-                    sys.product_version
-                ),
-            )
-        })?;
+        sys.version = parse_version(&sys.product_version)
+            .ok_or_else(|| fmt(0, format!("ProductVersion {:?} is not a version number", sys.product_version)))?;
         sys.era = match sys.version {
             (10, minor, _) if minor <= 14 => Era::Prelinked,
             (10, 15, _) => Era::PrelinkedStaged,
@@ -204,10 +178,7 @@ impl SystemRoot {
             _ => {
                 return Err(fmt(
                     0,
-                    format!(
-                        "ProductVersion {} is not a macOS release kcheck knows",
-                        sys.product_version
-                    ),
+                    format!("ProductVersion {} is not a macOS release kcheck knows", sys.product_version),
                 ));
             }
         };
@@ -248,17 +219,16 @@ pub fn resolve_within(base: &Path, rel: &str) -> Result<PathBuf, Resolve> {
             // A dangling link or a missing parent: either way, nothing there
             // unless a parent is a loop.
             return match std::fs::canonicalize(&joined) {
-                Err(e) if e.raw_os_error() == Some(nix::libc::ELOOP) => Err(Resolve::Refused(
-                    format!("{}: symbolic link loop", joined.display()),
-                )),
+                Err(e) if e.raw_os_error() == Some(nix::libc::ELOOP) => {
+                    Err(Resolve::Refused(format!("{}: symbolic link loop", joined.display())))
+                }
                 _ => Err(Resolve::Missing),
             };
         }
         Err(e) => return Err(Resolve::Refused(format!("{}: {e}", joined.display()))),
         Ok(_) => {}
     }
-    let canon_base = std::fs::canonicalize(base)
-        .map_err(|e| Resolve::Refused(format!("{}: {e}", base.display())))?;
+    let canon_base = std::fs::canonicalize(base).map_err(|e| Resolve::Refused(format!("{}: {e}", base.display())))?;
     match std::fs::canonicalize(&joined) {
         Ok(real) if real.starts_with(&canon_base) => Ok(joined),
         Ok(real) => Err(Resolve::Refused(format!(
@@ -266,10 +236,9 @@ pub fn resolve_within(base: &Path, rel: &str) -> Result<PathBuf, Resolve> {
             joined.display(),
             real.display()
         ))),
-        Err(e) if e.raw_os_error() == Some(nix::libc::ELOOP) => Err(Resolve::Refused(format!(
-            "{}: symbolic link loop",
-            joined.display()
-        ))),
+        Err(e) if e.raw_os_error() == Some(nix::libc::ELOOP) => {
+            Err(Resolve::Refused(format!("{}: symbolic link loop", joined.display())))
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Resolve::Missing),
         Err(e) => Err(Resolve::Refused(format!("{}: {e}", joined.display()))),
     }

@@ -131,13 +131,7 @@ fn open_cache(sys: &SystemRoot, vol: Vol, rel: &'static str) -> (PathBuf, CacheS
     let state = match sys.resolve(vol, rel) {
         Err(Resolve::Missing) => CacheState::Missing,
         Err(Resolve::Refused(why)) => CacheState::Broken(why),
-        Ok(p) => match cache::open(
-            &p,
-            &OpenOptions {
-                arch: None,
-                hash: true,
-            },
-        ) {
+        Ok(p) => match cache::open(&p, &OpenOptions { arch: None, hash: true }) {
             Ok(info) => CacheState::Ok(Box::new(info)),
             Err(e) => CacheState::Broken(e.to_string()),
         },
@@ -152,10 +146,7 @@ pub fn gather(opts: &VerifyOptions) -> Result<Facts, Error> {
     let slots: Vec<(&'static str, Vol, &'static str)> = match sys.era {
         Era::Prelinked => vec![("boot", Vol::System, system::BOOT_PLK)],
         Era::PrelinkedStaged => {
-            vec![
-                ("boot", Vol::System, system::BOOT_PLK),
-                ("staged", Vol::Data, system::STAGED_PLK),
-            ]
+            vec![("boot", Vol::System, system::BOOT_PLK), ("staged", Vol::Data, system::STAGED_PLK)]
         }
         Era::KernelCollections => vec![
             ("boot", Vol::System, system::BOOT_KC),
@@ -180,12 +171,7 @@ pub fn gather(opts: &VerifyOptions) -> Result<Facts, Error> {
                 .iter()
                 .map(|(role, vol, rel)| {
                     let (path, state) = open_cache(&sys, *vol, rel);
-                    CacheSlot {
-                        role,
-                        mac_path: rel,
-                        path,
-                        state,
-                    }
+                    CacheSlot { role, mac_path: rel, path, state }
                 })
                 .collect();
             let kernel = open_cache(&sys, Vol::System, system::KERNEL).1;
@@ -199,33 +185,17 @@ pub fn gather(opts: &VerifyOptions) -> Result<Facts, Error> {
             installed.dirs_scanned.extend(more.dirs_scanned);
         }
         let staged = if sys.era == Era::KernelCollections {
-            bundle::scan(
-                &sys.data_root,
-                &["/Library/StagedExtensions/Library/Extensions"],
-                &limits,
-            )
+            bundle::scan(&sys.data_root, &["/Library/StagedExtensions/Library/Extensions"], &limits)
         } else {
             Inventory::default()
         };
-        let (caches, kernel) = caches
-            .join()
-            .unwrap_or_else(|_| (Vec::new(), CacheState::Broken("internal error".into())));
+        let (caches, kernel) =
+            caches.join().unwrap_or_else(|_| (Vec::new(), CacheState::Broken("internal error".into())));
         (caches, kernel, (installed, staged))
     });
     let shove_kernels = sys.era == Era::PrelinkedStaged
-        && matches!(
-            sys.resolve(Vol::Data, system::SHOVE_KERNELS),
-            Ok(_) | Err(Resolve::Refused(_))
-        );
-    Ok(Facts {
-        system: sys,
-        sip: opts.sip,
-        caches,
-        kernel,
-        shove_kernels,
-        installed,
-        staged_extensions,
-    })
+        && matches!(sys.resolve(Vol::Data, system::SHOVE_KERNELS), Ok(_) | Err(Resolve::Refused(_)));
+    Ok(Facts { system: sys, sip: opts.sip, caches, kernel, shove_kernels, installed, staged_extensions })
 }
 
 /// Run `verify`.
@@ -234,11 +204,7 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport, Error> {
     let mut findings = check(&facts);
     findings::sort(&mut findings);
     let verdict = Verdict::of(&findings);
-    Ok(VerifyReport {
-        facts,
-        findings,
-        verdict,
-    })
+    Ok(VerifyReport { facts, findings, verdict })
 }
 
 /// Index of kexts by bundle id (first wins).
@@ -261,12 +227,7 @@ fn same_cache(a: &CacheInfo, b: &CacheInfo) -> (bool, Diff) {
 }
 
 fn ids(kexts: &[Kext]) -> Value {
-    json!(
-        kexts
-            .iter()
-            .map(|k| k.bundle_id.clone())
-            .collect::<Vec<_>>()
-    )
+    json!(kexts.iter().map(|k| k.bundle_id.clone()).collect::<Vec<_>>())
 }
 
 /// Remedies, worded for the era, the build and where kcheck looked.
@@ -280,11 +241,7 @@ impl Remedies<'_> {
     }
     /// How to name the system volume in a command run from Recovery.
     fn recovery_volume(&self) -> String {
-        if self.live() {
-            "/Volumes/<system volume>".into()
-        } else {
-            self.sys.root.display().to_string()
-        }
+        if self.live() { "/Volumes/<system volume>".into() } else { self.sys.root.display().to_string() }
     }
     fn rebuild(&self) -> String {
         match self.sys.era {
@@ -315,9 +272,7 @@ pub fn check(f: &Facts) -> Vec<Finding> {
     let sys = &f.system;
     let r = Remedies { sys };
     let build = sys.build.as_str();
-    let copy_fails = sys.era == Era::PrelinkedStaged
-        && known_issues::shove_copy_fails(build)
-        && f.sip.assumed_on();
+    let copy_fails = sys.era == Era::PrelinkedStaged && known_issues::shove_copy_fails(build) && f.sip.assumed_on();
     let mut out = Vec::new();
 
     // KB001: the build itself.
@@ -356,17 +311,8 @@ pub fn check(f: &Facts) -> Vec<Finding> {
             continue;
         };
         let (code, what) = match slot.role {
-            "boot" | "system" => (
-                "KC001",
-                format!("The {} kernel cache cannot be read: {why}", slot.role),
-            ),
-            _ => (
-                "KC002",
-                format!(
-                    "The {} kernel cache is present but cannot be read: {why}",
-                    slot.role
-                ),
-            ),
+            "boot" | "system" => ("KC001", format!("The {} kernel cache cannot be read: {why}", slot.role)),
+            _ => ("KC002", format!("The {} kernel cache is present but cannot be read: {why}", slot.role)),
         };
         let remedy = match (sys.era, slot.role) {
             (Era::KernelCollections, "boot" | "system") => {
@@ -406,15 +352,7 @@ pub fn check(f: &Facts) -> Vec<Finding> {
                     .with("staged_sha256", s.sha256.clone())
                     .with("added", ids(&d.added))
                     .with("removed", ids(&d.removed))
-                    .with(
-                        "changed",
-                        json!(
-                            d.changed
-                                .iter()
-                                .map(|c| c.bundle_id.clone())
-                                .collect::<Vec<_>>()
-                        ),
-                    )
+                    .with("changed", json!(d.changed.iter().map(|c| c.bundle_id.clone()).collect::<Vec<_>>()))
             };
             if same && f.shove_kernels {
                 out.push(evidence(
@@ -422,10 +360,7 @@ pub fn check(f: &Facts) -> Vec<Finding> {
                         .remedy("The caches agree, so the next boot is fine. Once you have checked that, the leftover script can be removed: `sudo rm /private/var/install/shove_kernels`."),
                 ));
             } else if !same && f.shove_kernels && copy_fails {
-                let first = d
-                    .changed
-                    .first()
-                    .and_then(|c| Some((c.bundle_id.as_str(), c.version_a.as_deref()?)));
+                let first = d.changed.first().and_then(|c| Some((c.bundle_id.as_str(), c.version_a.as_deref()?)));
                 out.push(evidence(
                     Finding::new("ST003", system::STAGED_PLK, format!("The staged kernel cache differs from the boot cache and an install is scheduled for shutdown, but on {build} that copy fails with SIP on: the next boot will still use the old boot cache."))
                         .with("sip", f.sip.as_str())
@@ -464,12 +399,19 @@ pub fn check(f: &Facts) -> Vec<Finding> {
         && bv != kv
     {
         out.push(
-            Finding::new("KN001", f.cache("boot").map_or("boot cache", |s| s.mac_path), "The boot cache was linked against a different kernel than the one in /System/Library/Kernels/kernel.")
-                .with("cache_kernel_version", bv.clone())
-                .with("cache_kernel_uuid", b.kernel.uuid.clone())
-                .with("kernel_version", kv.clone())
-                .with("kernel_uuid", k.kernel.uuid.clone())
-                .remedy(format!("{}; if the kernel file itself is wrong (a failed update), reinstall macOS.", capitalise(&r.rebuild()))),
+            Finding::new(
+                "KN001",
+                f.cache("boot").map_or("boot cache", |s| s.mac_path),
+                "The boot cache was linked against a different kernel than the one in /System/Library/Kernels/kernel.",
+            )
+            .with("cache_kernel_version", bv.clone())
+            .with("cache_kernel_uuid", b.kernel.uuid.clone())
+            .with("kernel_version", kv.clone())
+            .with("kernel_uuid", k.kernel.uuid.clone())
+            .remedy(format!(
+                "{}; if the kernel file itself is wrong (a failed update), reinstall macOS.",
+                capitalise(&r.rebuild())
+            )),
         );
     }
 
@@ -491,19 +433,11 @@ pub fn check(f: &Facts) -> Vec<Finding> {
     };
     let staged_idx = staged.map(|s| index(&s.kexts));
     let aux_idx = aux.map(|a| index(&a.kexts));
-    let aux_broken = f
-        .cache("auxiliary")
-        .is_some_and(|s| matches!(s.state, CacheState::Broken(_)));
-    let staged_ext: HashSet<&str> = f
-        .staged_extensions
-        .kexts
-        .iter()
-        .map(|k| k.bundle_id.as_str())
-        .collect();
+    let aux_broken = f.cache("auxiliary").is_some_and(|s| matches!(s.state, CacheState::Broken(_)));
+    let staged_ext: HashSet<&str> = f.staged_extensions.kexts.iter().map(|k| k.bundle_id.as_str()).collect();
     let arch = b.arch.as_str();
     for k in &f.installed.kexts {
-        let third_party_kc =
-            sys.era == Era::KernelCollections && k.path.starts_with(system::LIBRARY_EXTENSIONS);
+        let third_party_kc = sys.era == Era::KernelCollections && k.path.starts_with(system::LIBRARY_EXTENSIONS);
         if third_party_kc {
             // A damaged auxiliary collection is KC002 already; comparing
             // against it would only repeat that for every kext.
@@ -514,9 +448,7 @@ pub fn check(f: &Facts) -> Vec<Finding> {
         }
         match boot_idx.get(k.bundle_id.as_str()) {
             None => {
-                let in_staged = staged_idx
-                    .as_ref()
-                    .map(|s| s.contains_key(k.bundle_id.as_str()));
+                let in_staged = staged_idx.as_ref().map(|s| s.contains_key(k.bundle_id.as_str()));
                 let mut msg = format!(
                     "{} {} is installed at {} but is not in the boot kernel cache: it will not load at boot.",
                     k.bundle_id,
@@ -534,16 +466,7 @@ pub fn check(f: &Facts) -> Vec<Finding> {
                         .remedy(kx_remedy(&r, copy_fails, None)),
                 );
             }
-            Some(c) => compare(
-                &mut out,
-                k,
-                c,
-                staged_idx.as_ref(),
-                &r,
-                copy_fails,
-                arch,
-                "KX002",
-            ),
+            Some(c) => compare(&mut out, k, c, staged_idx.as_ref(), &r, copy_fails, arch, "KX002"),
         }
     }
     for bad in &f.installed.bad {
@@ -558,12 +481,7 @@ pub fn check(f: &Facts) -> Vec<Finding> {
         .map(|k| k.path.as_str())
         .chain(f.installed.bad.iter().map(|b| b.path.as_str()))
         .collect();
-    let ids_on_disk: HashSet<&str> = f
-        .installed
-        .kexts
-        .iter()
-        .map(|k| k.bundle_id.as_str())
-        .collect();
+    let ids_on_disk: HashSet<&str> = f.installed.kexts.iter().map(|k| k.bundle_id.as_str()).collect();
     let gone_from: Vec<&Kext> = match sys.era {
         Era::KernelCollections => aux.map_or(Vec::new(), |a| a.kexts.iter().collect()),
         _ => b.kexts.iter().collect(),
@@ -588,9 +506,7 @@ pub fn check(f: &Facts) -> Vec<Finding> {
 
 fn capitalise(s: &str) -> String {
     let mut c = s.chars();
-    c.next().map_or(String::new(), |f| {
-        f.to_uppercase().collect::<String>() + c.as_str()
-    })
+    c.next().map_or(String::new(), |f| f.to_uppercase().collect::<String>() + c.as_str())
 }
 
 fn kx005(bad: &bundle::BadBundle) -> Finding {
@@ -623,12 +539,21 @@ fn compare(
     if k.version != c.version {
         let back = c.version.as_deref().map(|v| (k.bundle_id.as_str(), v));
         out.push(
-            Finding::new(version_code, k.bundle_id.clone(), format!("{} is {} on disk but {} in the kernel cache: the next boot loads the cached version.", k.bundle_id, k.version.as_deref().unwrap_or("unversioned"), c.version.as_deref().unwrap_or("unversioned")))
-                .with("path", k.path.clone())
-                .with("disk_version", k.version.clone())
-                .with("boot_version", c.version.clone())
-                .with("staged_version", staged_kext.and_then(|s| s.version.clone()))
-                .remedy(kx_remedy(r, copy_fails, back)),
+            Finding::new(
+                version_code,
+                k.bundle_id.clone(),
+                format!(
+                    "{} is {} on disk but {} in the kernel cache: the next boot loads the cached version.",
+                    k.bundle_id,
+                    k.version.as_deref().unwrap_or("unversioned"),
+                    c.version.as_deref().unwrap_or("unversioned")
+                ),
+            )
+            .with("path", k.path.clone())
+            .with("disk_version", k.version.clone())
+            .with("boot_version", c.version.clone())
+            .with("staged_version", staged_kext.and_then(|s| s.version.clone()))
+            .remedy(kx_remedy(r, copy_fails, back)),
         );
         return;
     }

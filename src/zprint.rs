@@ -143,10 +143,7 @@ pub struct ZoneTable {
 impl ZoneTable {
     /// Sum of [`Zone::bytes`] over the table.
     pub fn total_bytes(&self) -> u64 {
-        self.zones
-            .iter()
-            .filter_map(Zone::bytes)
-            .fold(0, u64::saturating_add)
+        self.zones.iter().filter_map(Zone::bytes).fold(0, u64::saturating_add)
     }
 }
 
@@ -210,22 +207,14 @@ fn lines_of(text: &str) -> Vec<Line<'_>> {
     for (i, raw) in text.split_inclusive('\n').enumerate() {
         let t = raw.strip_suffix('\n').unwrap_or(raw);
         let t = t.strip_suffix('\r').unwrap_or(t);
-        out.push(Line {
-            no: i + 1,
-            offset,
-            text: t,
-        });
+        out.push(Line { no: i + 1, offset, text: t });
         offset += raw.len() as u64;
     }
     out
 }
 
 fn err(line: &Line<'_>, message: impl std::fmt::Display) -> FormatError {
-    FormatError::new(
-        "zprint",
-        line.offset,
-        format!("line {}: {message}", line.no),
-    )
+    FormatError::new("zprint", line.offset, format!("line {}: {message}", line.no))
 }
 
 /// What a column holds, as decided by the header.
@@ -301,20 +290,11 @@ impl Column {
 /// number; otherwise the canonical order is assumed and the extra words of
 /// line 2 say which of `-w` / `-t` was given.
 fn columns_from_header(top: Option<&str>, names: &str) -> Vec<Column> {
-    let bottom: Vec<&str> = names
-        .trim_start()
-        .strip_prefix("zone name")
-        .unwrap_or(names)
-        .split_whitespace()
-        .collect();
+    let bottom: Vec<&str> = names.trim_start().strip_prefix("zone name").unwrap_or(names).split_whitespace().collect();
     if let Some(top) = top {
         let top: Vec<&str> = top.split_whitespace().collect();
         if top.len() == bottom.len() {
-            let cols: Vec<Column> = top
-                .iter()
-                .zip(&bottom)
-                .map(|(t, b)| Column::from_words(t, b))
-                .collect();
+            let cols: Vec<Column> = top.iter().zip(&bottom).map(|(t, b)| Column::from_words(t, b)).collect();
             if cols.iter().filter(|c| **c != Column::Unknown).count() >= 6 {
                 return cols;
             }
@@ -326,9 +306,7 @@ fn columns_from_header(top: Option<&str>, names: &str) -> Vec<Column> {
         [] => {}
         ["size", "size"] => cols.extend([Column::FragSize, Column::FreeSize]),
         ["allocs"] => cols.push(Column::TotalAllocs),
-        ["size", "size", "allocs"] => {
-            cols.extend([Column::FragSize, Column::FreeSize, Column::TotalAllocs])
-        }
+        ["size", "size", "allocs"] => cols.extend([Column::FragSize, Column::FreeSize, Column::TotalAllocs]),
         other => cols.extend(other.iter().map(|_| Column::Unknown)),
     }
     cols
@@ -363,9 +341,7 @@ fn is_value(tok: &str) -> bool {
     if !tok.is_empty() && tok.bytes().all(|b| b == b'-') {
         return true;
     }
-    let body = tok
-        .strip_suffix(['B', 'K', 'M', 'G', 'T', 'k'])
-        .unwrap_or(tok);
+    let body = tok.strip_suffix(['B', 'K', 'M', 'G', 'T', 'k']).unwrap_or(tok);
     let mut parts = body.splitn(2, '.');
     let int = parts.next().unwrap_or("");
     let frac = parts.next();
@@ -409,10 +385,7 @@ fn split_row(line: &str, expected: Option<usize>) -> RowParts<'_> {
     while start < toks.len() && !is_value(toks[start]) {
         start += 1;
     }
-    let mut parts = RowParts {
-        name: toks[..start].to_vec(),
-        ..RowParts::default()
-    };
+    let mut parts = RowParts { name: toks[..start].to_vec(), ..RowParts::default() };
     for t in &toks[start..] {
         if is_value(t) {
             parts.values.push(t);
@@ -482,16 +455,9 @@ fn scaled(body: &str, scale: u64) -> Option<u64> {
 /// does not fit its column.
 fn zone_from(parts: &RowParts<'_>, cols: &[Column], line: usize) -> Result<Zone, String> {
     let name = parts.name.join(" ");
-    let mut z = Zone {
-        name_truncated: name.ends_with('$'),
-        name,
-        flags: parts.flags.clone(),
-        line,
-        ..Zone::default()
-    };
+    let mut z = Zone { name_truncated: name.ends_with('$'), name, flags: parts.flags.clone(), line, ..Zone::default() };
     for (tok, col) in parts.values.iter().zip(cols) {
-        let v = column_value(tok, *col)
-            .map_err(|()| format!("`{tok}` does not fit the `{}` column", col.label()))?;
+        let v = column_value(tok, *col).map_err(|()| format!("`{tok}` does not fit the `{}` column", col.label()))?;
         match col {
             Column::ElemSize => z.elem_size = v,
             Column::CurSize => z.cur_bytes = v,
@@ -518,10 +484,8 @@ fn zone_from(parts: &RowParts<'_>, cols: &[Column], line: usize) -> Result<Zone,
 pub fn parse(text: &str) -> Result<ZoneTable, FormatError> {
     let lines = lines_of(text);
     let mut table = if let Some(h) = lines.iter().position(|l| is_header(l.text)) {
-        let top = h
-            .checked_sub(1)
-            .map(|i| lines[i].text)
-            .filter(|t| t.split_whitespace().any(|w| w == "elem" || w == "cur"));
+        let top =
+            h.checked_sub(1).map(|i| lines[i].text).filter(|t| t.split_whitespace().any(|w| w == "elem" || w == "cur"));
         let cols = columns_from_header(top, lines[h].text);
         parse_rows(&lines[h + 1..], Some(&cols))?
     } else if let Some(b) = lines.iter().position(|l| block_name(l.text).is_some()) {
@@ -529,15 +493,8 @@ pub fn parse(text: &str) -> Result<ZoneTable, FormatError> {
     } else if let Some(s) = lines.iter().position(|l| headerless_row(l.text)) {
         parse_rows(&lines[s..], None)?
     } else {
-        let first = lines.first().copied().unwrap_or(Line {
-            no: 1,
-            offset: 0,
-            text: "",
-        });
-        if let Some(l) = lines
-            .iter()
-            .find(|l| l.text.contains("mach_memory_info") || l.text.contains("zprint:"))
-        {
+        let first = lines.first().copied().unwrap_or(Line { no: 1, offset: 0, text: "" });
+        if let Some(l) = lines.iter().find(|l| l.text.contains("mach_memory_info") || l.text.contains("zprint:")) {
             return Err(err(l, format!("zprint failed: {}", l.text.trim())));
         }
         return Err(err(
@@ -555,10 +512,7 @@ fn headerless_row(line: &str) -> bool {
     let p = split_row(line, Some(11));
     !p.name.is_empty()
         && p.values.len() >= BASE.len()
-        && p.values
-            .iter()
-            .zip(BASE)
-            .all(|(t, c)| column_value(t, c).is_ok())
+        && p.values.iter().zip(BASE).all(|(t, c)| column_value(t, c).is_ok())
         && p.values.get(1).is_some_and(|t| t.ends_with('K'))
 }
 
@@ -616,47 +570,29 @@ fn parse_rows(lines: &[Line<'_>], cols: Option<&[Column]>) -> Result<ZoneTable, 
             parts = split_row(&joined, Some(n));
         }
         if parts.name.is_empty() {
-            issues.push(LineIssue {
-                line: line.no,
-                message: "values without a zone name".into(),
-            });
+            issues.push(LineIssue { line: line.no, message: "values without a zone name".into() });
             continue;
         }
         if parts.values.len() < n {
             // Text inside the numbers: a damaged row, not a section title.
             if let Some(bad) = intruder(&parts.name) {
-                return Err(err(
-                    line,
-                    format!("zone row has `{bad}` where a number belongs"),
-                ));
+                return Err(err(line, format!("zone row has `{bad}` where a number belongs")));
             }
             if parts.values.len() < MIN_PARTIAL_VALUES.min(n) {
                 issues.push(LineIssue {
                     line: line.no,
-                    message: format!(
-                        "not a zone row ({} of {n} values): {}",
-                        parts.values.len(),
-                        shorten(t)
-                    ),
+                    message: format!("not a zone row ({} of {n} values): {}", parts.values.len(), shorten(t)),
                 });
                 continue;
             }
             issues.push(LineIssue {
                 line: line.no,
-                message: format!(
-                    "row cut short: {} of {n} values, missing columns left empty",
-                    parts.values.len()
-                ),
+                message: format!("row cut short: {} of {n} values, missing columns left empty", parts.values.len()),
             });
         }
         zones.push(zone_from(&parts, &row_cols, line.no).map_err(|m| err(line, m))?);
     }
-    Ok(ZoneTable {
-        zones,
-        redacted: false,
-        format,
-        issues,
-    })
+    Ok(ZoneTable { zones, redacted: false, format, issues })
 }
 
 /// Join a row wrapped onto two lines: with a space (the terminal broke at a
@@ -732,19 +668,13 @@ fn parse_block(lines: &[Line<'_>]) -> ZoneTable {
             continue;
         }
         let Some((key, value)) = t.split_once(':') else {
-            issues.push(LineIssue {
-                line: line.no,
-                message: format!("not a zone attribute: {}", shorten(t)),
-            });
+            issues.push(LineIssue { line: line.no, message: format!("not a zone attribute: {}", shorten(t)) });
             continue;
         };
         // `17320K bytes (1108480 elements)` → (17320 KiB, 1108480)
         let words: Vec<&str> = value.split_whitespace().collect();
         let first = words.first().copied().unwrap_or("");
-        let elements = words
-            .iter()
-            .find_map(|w| w.strip_prefix('('))
-            .and_then(|w| w.parse::<u64>().ok());
+        let elements = words.iter().find_map(|w| w.strip_prefix('(')).and_then(|w| w.parse::<u64>().ok());
         let size = |col| column_value(first, col).ok().flatten();
         match key.trim() {
             "cur_size" => {
@@ -764,22 +694,14 @@ fn parse_block(lines: &[Line<'_>]) -> ZoneTable {
             _ => {}
         }
     }
-    ZoneTable {
-        zones,
-        redacted: false,
-        format: "block",
-        issues,
-    }
+    ZoneTable { zones, redacted: false, format: "block", issues }
 }
 
 /// A non-root `zprint` on 13.3+ zeroes every size but keeps the in-use
 /// counts: a zone with elements in use and no bytes cannot happen otherwise.
 fn mark_redacted(t: &mut ZoneTable) {
     let all_zero = t.zones.iter().all(|z| z.cur_bytes.is_none_or(|c| c == 0));
-    let any_used = t
-        .zones
-        .iter()
-        .any(|z| z.cur_bytes == Some(0) && z.inuse.is_some_and(|n| n > 0));
+    let any_used = t.zones.iter().any(|z| z.cur_bytes == Some(0) && z.inuse.is_some_and(|n| n > 0));
     if !(all_zero && any_used) {
         return;
     }
@@ -845,11 +767,7 @@ fn opt(v: Option<u64>) -> Value {
 /// the 10.15.6 (19G73) leak when it is that build.
 pub fn sample_findings(t: &ZoneTable, th: &Thresholds, build: Option<&str>) -> Vec<Finding> {
     let total = t.total_bytes();
-    let leak = build.and_then(|b| {
-        crate::known_issues::for_build(b)
-            .into_iter()
-            .find(|k| k.id == ZONE_LEAK_ISSUE)
-    });
+    let leak = build.and_then(|b| crate::known_issues::for_build(b).into_iter().find(|k| k.id == ZONE_LEAK_ISSUE));
     let mut out = Vec::new();
     for z in t.zones.iter().filter(|z| z.is_kalloc()) {
         let bytes = z.bytes();
@@ -861,20 +779,12 @@ pub fn sample_findings(t: &ZoneTable, th: &Thresholds, build: Option<&str>) -> V
         if !(by_share || by_count) {
             continue;
         }
-        let severity = if by_share_error || by_count {
-            Severity::Error
-        } else {
-            Severity::Warning
-        };
+        let severity = if by_share_error || by_count { Severity::Error } else { Severity::Warning };
         let mut msg = format!("{} holds", z.name);
         if let Some(b) = bytes {
             msg.push_str(&format!(" {}", human_bytes(b)));
             if let Some(s) = share {
-                msg.push_str(&format!(
-                    " ({:.1}% of the {} in the table)",
-                    s * 100.0,
-                    human_bytes(total)
-                ));
+                msg.push_str(&format!(" ({:.1}% of the {} in the table)", s * 100.0, human_bytes(total)));
             }
             msg.push_str(" in");
         }
@@ -889,9 +799,7 @@ pub fn sample_findings(t: &ZoneTable, th: &Thresholds, build: Option<&str>) -> V
                 th.elements_error
             ));
         } else {
-            msg.push_str(
-                "; one kalloc size class holding this much of the zone memory is a sign of a leak",
-            );
+            msg.push_str("; one kalloc size class holding this much of the zone memory is a sign of a leak");
         }
         msg.push('.');
         if t.redacted {
@@ -909,11 +817,7 @@ pub fn sample_findings(t: &ZoneTable, th: &Thresholds, build: Option<&str>) -> V
         }
         let remedy = if let Some(k) = leak {
             let fixed = k.fixed_in.unwrap_or("a later macOS update");
-            msg.push_str(&format!(
-                " This is build {}, which has the known leak: {}.",
-                build.unwrap_or(""),
-                k.summary
-            ));
+            msg.push_str(&format!(" This is build {}, which has the known leak: {}.", build.unwrap_or(""), k.summary));
             format!(
                 "Install the {fixed} from Software Update; it fixes this leak. Until then, restart \
                  before the zone map fills (the leak is fastest with virtual machines running) and \
@@ -1008,13 +912,7 @@ fn growth(zones: &[&Zone]) -> Option<Growth> {
         if let Some(s) = zones.iter().map(|z| z.inuse).collect::<Option<Vec<u64>>>() {
             ("inuse", s)
         } else {
-            (
-                "cur_bytes",
-                zones
-                    .iter()
-                    .map(|z| z.cur_bytes)
-                    .collect::<Option<Vec<u64>>>()?,
-            )
+            ("cur_bytes", zones.iter().map(|z| z.cur_bytes).collect::<Option<Vec<u64>>>()?)
         };
     if !series.windows(2).all(|w| w[0] < w[1]) {
         return None;
@@ -1059,11 +957,7 @@ fn growing(samples: &[ZoneTable]) -> Vec<(String, Growth, Option<u64>)> {
     let maps: Vec<_> = samples.iter().map(keyed).collect();
     let mut out = Vec::new();
     for key in keys_in_order(first) {
-        let Some(zones) = maps
-            .iter()
-            .map(|m| m.get(&key).copied())
-            .collect::<Option<Vec<&Zone>>>()
-        else {
+        let Some(zones) = maps.iter().map(|m| m.get(&key).copied()).collect::<Option<Vec<&Zone>>>() else {
             continue;
         };
         if let Some(g) = growth(&zones) {
@@ -1084,9 +978,7 @@ pub fn growth_findings(samples: &[ZoneTable], th: &Thresholds) -> Vec<Finding> {
     if samples.len() < th.growth_samples.max(2) {
         return Vec::new();
     }
-    let leak = crate::known_issues::KNOWN_ISSUES
-        .iter()
-        .find(|k| k.id == ZONE_LEAK_ISSUE);
+    let leak = crate::known_issues::KNOWN_ISSUES.iter().find(|k| k.id == ZONE_LEAK_ISSUE);
     let mut out = Vec::new();
     for (name, g, elem) in growing(samples) {
         let steps = (g.samples - 1) as f64;
@@ -1110,9 +1002,7 @@ pub fn growth_findings(samples: &[ZoneTable], th: &Thresholds) -> Vec<Finding> {
                 human_bytes(g.bytes)
             )
         };
-        let msg = format!(
-            "Zone {name}'s {what}: memory that is allocated and never freed is a leak in progress."
-        );
+        let msg = format!("Zone {name}'s {what}: memory that is allocated and never freed is a leak in progress.");
         let mut remedy = "Keep sampling (`sudo zprint` a few minutes apart) to confirm it never falls; \
              then find the kext responsible: unload third-party kexts one at a time until the count \
              stops rising, and check /Library/Logs/DiagnosticReports for zone-map panics that name \
@@ -1172,19 +1062,11 @@ pub fn human_bytes(b: u64) -> String {
 
 /// A signed byte difference, `+12.0 MiB` / `-3.0 KiB` / `+0 B`.
 fn human_delta(now: u64, then: u64) -> String {
-    if now >= then {
-        format!("+{}", human_bytes(now - then))
-    } else {
-        format!("-{}", human_bytes(then - now))
-    }
+    if now >= then { format!("+{}", human_bytes(now - then)) } else { format!("-{}", human_bytes(then - now)) }
 }
 
 fn count_delta(now: u64, then: u64) -> String {
-    if now >= then {
-        format!("+{}", now - then)
-    } else {
-        format!("-{}", then - now)
-    }
+    if now >= then { format!("+{}", now - then) } else { format!("-{}", then - now) }
 }
 
 fn num(v: Option<u64>) -> String {
@@ -1194,12 +1076,7 @@ fn num(v: Option<u64>) -> String {
 /// Zones by bytes, biggest first (ties by name).
 fn by_bytes(t: &ZoneTable) -> Vec<&Zone> {
     let mut zones: Vec<&Zone> = t.zones.iter().collect();
-    zones.sort_by(|a, b| {
-        b.bytes()
-            .unwrap_or(0)
-            .cmp(&a.bytes().unwrap_or(0))
-            .then_with(|| a.name.cmp(&b.name))
-    });
+    zones.sort_by(|a, b| b.bytes().unwrap_or(0).cmp(&a.bytes().unwrap_or(0)).then_with(|| a.name.cmp(&b.name)));
     zones
 }
 
@@ -1209,20 +1086,9 @@ fn write_findings(out: &mut dyn Write, findings: &[Finding]) -> io::Result<()> {
 }
 
 /// The table (the `top` zones by bytes) and the findings, for people.
-pub fn write_text(
-    out: &mut dyn Write,
-    t: &ZoneTable,
-    findings: &[Finding],
-    top: usize,
-) -> io::Result<()> {
+pub fn write_text(out: &mut dyn Write, t: &ZoneTable, findings: &[Finding], top: usize) -> io::Result<()> {
     let total = t.total_bytes();
-    writeln!(
-        out,
-        "zprint: {} zones ({} layout), {} in all",
-        t.zones.len(),
-        t.format,
-        human_bytes(total)
-    )?;
+    writeln!(out, "zprint: {} zones ({} layout), {} in all", t.zones.len(), t.format, human_bytes(total))?;
     if t.redacted {
         write!(
             out,
@@ -1262,13 +1128,7 @@ pub fn write_text(
             ]
         })
         .collect();
-    crate::report::write_table(
-        out,
-        &[
-            "ZONE", "ELEM", "CUR SIZE", "IN USE", "USED", "SHARE", "FLAGS",
-        ],
-        &rows,
-    )?;
+    crate::report::write_table(out, &["ZONE", "ELEM", "CUR SIZE", "IN USE", "USED", "SHARE", "FLAGS"], &rows)?;
     if shown.len() > top {
         writeln!(out, "({} more zones)", shown.len() - top)?;
     }
@@ -1300,16 +1160,8 @@ pub fn to_json(t: &ZoneTable, findings: &[Finding]) -> Value {
 
 /// `HH:MM:SS UTC` now (no time-zone database needed).
 fn clock() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-        % 86_400;
-    format!(
-        "{:02}:{:02}:{:02} UTC",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()) % 86_400;
+    format!("{:02}:{:02}:{:02} UTC", secs / 3600, secs / 60 % 60, secs % 60)
 }
 
 /// Sample `zprint` `samples` times, `interval` apart (`sleep` does the
@@ -1329,30 +1181,18 @@ pub fn watch(
     sleep: &mut dyn FnMut(Duration),
 ) -> Result<Vec<Finding>, Error> {
     if samples == 0 {
-        return Err(Error::Unsupported(
-            "zones watch needs at least one sample".into(),
-        ));
+        return Err(Error::Unsupported("zones watch needs at least one sample".into()));
     }
     let mut tables: Vec<ZoneTable> = Vec::new();
     for i in 0..samples {
         if i > 0 {
             sleep(interval);
         }
-        let text = sample().map_err(|msg| Error::Io {
-            path: "zprint".into(),
-            source: io::Error::other(msg),
-        })?;
-        let t = parse(&text).map_err(|e| Error::Format {
-            path: "zprint".into(),
-            source: e,
-        })?;
+        let text = sample().map_err(|msg| Error::Io { path: "zprint".into(), source: io::Error::other(msg) })?;
+        let t = parse(&text).map_err(|e| Error::Format { path: "zprint".into(), source: e })?;
         tables.push(t);
         let elapsed = interval.saturating_mul(u32::try_from(i).unwrap_or(u32::MAX));
-        let r = if live_view {
-            write_live(out, &tables, samples, elapsed)
-        } else {
-            write_plain(out, &tables, samples)
-        };
+        let r = if live_view { write_live(out, &tables, samples, elapsed) } else { write_plain(out, &tables, samples) };
         r.map_err(Error::Output)?;
         out.flush().map_err(Error::Output)?;
     }
@@ -1378,28 +1218,14 @@ fn write_plain(out: &mut dyn Write, tables: &[ZoneTable], n: usize) -> io::Resul
     let (Some(first), Some(t)) = (tables.first(), tables.last()) else {
         return Ok(());
     };
-    let mut line = format!(
-        "sample {}/{n}: total {}",
-        tables.len(),
-        human_bytes(t.total_bytes())
-    );
+    let mut line = format!("sample {}/{n}: total {}", tables.len(), human_bytes(t.total_bytes()));
     if t.redacted {
         line.push_str(" (redacted: in use × element size)");
     }
     if let Some(z) = by_bytes(t).first() {
         let now = z.bytes().unwrap_or(0);
-        let then = first
-            .zones
-            .iter()
-            .find(|f| f.name == z.name)
-            .and_then(Zone::bytes)
-            .unwrap_or(0);
-        line.push_str(&format!(
-            "; top {} {} ({})",
-            z.name,
-            human_bytes(now),
-            human_delta(now, then)
-        ));
+        let then = first.zones.iter().find(|f| f.name == z.name).and_then(Zone::bytes).unwrap_or(0);
+        line.push_str(&format!("; top {} {} ({})", z.name, human_bytes(now), human_delta(now, then)));
     }
     let growing = growing_names(tables);
     let list = if growing.is_empty() {
@@ -1415,12 +1241,7 @@ fn write_plain(out: &mut dyn Write, tables: &[ZoneTable], n: usize) -> io::Resul
 
 /// The live view: clear the screen, a header, the top zones with their
 /// change since the first sample, growing zones marked.
-fn write_live(
-    out: &mut dyn Write,
-    tables: &[ZoneTable],
-    n: usize,
-    elapsed: Duration,
-) -> io::Result<()> {
+fn write_live(out: &mut dyn Write, tables: &[ZoneTable], n: usize, elapsed: Duration) -> io::Result<()> {
     let (Some(first), Some(t)) = (tables.first(), tables.last()) else {
         return Ok(());
     };
@@ -1432,11 +1253,7 @@ fn write_live(
         elapsed.as_secs(),
         clock(),
         human_bytes(t.total_bytes()),
-        if t.redacted {
-            " (redacted: in use × element size; run as root for sizes)"
-        } else {
-            ""
-        }
+        if t.redacted { " (redacted: in use × element size; run as root for sizes)" } else { "" }
     )?;
     writeln!(out)?;
     let growing = growing_names(tables);
@@ -1457,33 +1274,13 @@ fn write_live(
                 ),
                 None => ("new".into(), "new".into()),
             };
-            let mark = if growing.contains(&z.name) {
-                "<< growing"
-            } else {
-                ""
-            };
-            vec![
-                z.name.clone(),
-                num(z.elem_size),
-                num(z.inuse),
-                d_inuse,
-                human_bytes(bytes),
-                d_bytes,
-                mark.to_string(),
-            ]
+            let mark = if growing.contains(&z.name) { "<< growing" } else { "" };
+            vec![z.name.clone(), num(z.elem_size), num(z.inuse), d_inuse, human_bytes(bytes), d_bytes, mark.to_string()]
         })
         .collect();
-    crate::report::write_table(
-        out,
-        &["ZONE", "ELEM", "IN USE", "Δ IN USE", "BYTES", "Δ BYTES", ""],
-        &rows,
-    )?;
+    crate::report::write_table(out, &["ZONE", "ELEM", "IN USE", "Δ IN USE", "BYTES", "Δ BYTES", ""], &rows)?;
     if !growing.is_empty() {
-        writeln!(
-            out,
-            "\ngrowing at every sample so far: {}",
-            growing.join(", ")
-        )?;
+        writeln!(out, "\ngrowing at every sample so far: {}", growing.join(", "))?;
     }
     Ok(())
 }
@@ -1539,27 +1336,15 @@ zone name                   size        size        size      #elts       #elts 
         }
         assert!(is_flags("C") && is_flags("XC") && is_flags("XAC"));
         assert!(!is_flags("XACX") && !is_flags("c") && !is_flags(""));
-        assert_eq!(
-            column_value("10868K", Column::CurSize),
-            Ok(Some(10868 * 1024))
-        );
-        assert_eq!(
-            column_value("10868", Column::CurSize),
-            Ok(Some(10868 * 1024))
-        );
+        assert_eq!(column_value("10868K", Column::CurSize), Ok(Some(10868 * 1024)));
+        assert_eq!(column_value("10868", Column::CurSize), Ok(Some(10868 * 1024)));
         assert_eq!(column_value("1.5M", Column::CurSize), Ok(Some(3 * MIB / 2)));
         assert_eq!(column_value("-------", Column::MaxSize), Ok(None));
         assert_eq!(column_value("512B", Column::FragSize), Ok(Some(512)));
         assert_eq!(column_value("12K", Column::Inuse), Err(()));
         assert_eq!(column_value("48K", Column::ElemSize), Err(()));
-        assert_eq!(
-            column_value("99999999999999999999K", Column::CurSize),
-            Ok(None)
-        );
-        assert_eq!(
-            column_value("99999999999999999K", Column::CurSize),
-            Ok(None)
-        );
+        assert_eq!(column_value("99999999999999999999K", Column::CurSize), Ok(None));
+        assert_eq!(column_value("99999999999999999K", Column::CurSize), Ok(None));
     }
 
     #[test]
@@ -1622,11 +1407,7 @@ zone name                   size        size        size      #elts       #elts 
         assert_eq!(e.layer, "zprint");
         assert!(e.message.starts_with("line 5:"), "{e}");
         assert!(e.message.contains("xyz"), "{e}");
-        let line5 = text
-            .split_inclusive('\n')
-            .take(4)
-            .map(str::len)
-            .sum::<usize>();
+        let line5 = text.split_inclusive('\n').take(4).map(str::len).sum::<usize>();
         assert_eq!(e.offset, line5 as u64);
     }
 
@@ -1635,9 +1416,7 @@ zone name                   size        size        size      #elts       #elts 
         let e = parse("hello\nworld\n").unwrap_err();
         assert!(e.message.contains("no zprint zone table"), "{e}");
         assert_eq!(parse("").unwrap_err().offset, 0);
-        let e =
-            parse("zprint: mach_memory_info: (os/kern) protection failure (try running as root)\n")
-                .unwrap_err();
+        let e = parse("zprint: mach_memory_info: (os/kern) protection failure (try running as root)\n").unwrap_err();
         assert!(e.message.contains("try running as root"), "{e}");
     }
 
@@ -1749,21 +1528,14 @@ zone name                   size        size        size      #elts       #elts 
                 let nt = rng.next() % 14;
                 for _ in 0..nt {
                     text.push_str(rng.pick(&vocab));
-                    text.push_str(if rng.next().is_multiple_of(4) {
-                        ""
-                    } else {
-                        " "
-                    });
+                    text.push_str(if rng.next().is_multiple_of(4) { "" } else { " " });
                 }
                 text.push('\n');
             }
             if round.is_multiple_of(5) {
                 // Cut at a random char boundary.
                 let cut = (rng.next() as usize) % (text.len() + 1);
-                let cut = (0..=cut)
-                    .rev()
-                    .find(|c| text.is_char_boundary(*c))
-                    .unwrap_or(0);
+                let cut = (0..=cut).rev().find(|c| text.is_char_boundary(*c)).unwrap_or(0);
                 text.truncate(cut);
             }
             if let Ok(t) = parse(&text) {

@@ -8,22 +8,11 @@ use kcheck::error::FormatError;
 use kcheck::synth::{self, Arch, Comp};
 
 fn plk() -> Vec<u8> {
-    synth::prelinked_kernel(
-        &synth::catalina_kernel(),
-        &synth::kexts_a(),
-        Arch::X86_64,
-        [7; 16],
-    )
+    synth::prelinked_kernel(&synth::catalina_kernel(), &synth::kexts_a(), Arch::X86_64, [7; 16])
 }
 
 fn boot_kc() -> Vec<u8> {
-    synth::kernel_collection(
-        Some(&synth::big_sur_kernel()),
-        &synth::kexts_a()[..3],
-        Arch::X86_64,
-        [3; 16],
-        None,
-    )
+    synth::kernel_collection(Some(&synth::big_sur_kernel()), &synth::kexts_a()[..3], Arch::X86_64, [3; 16], None)
 }
 
 /// Replace the first occurrence of `from` by `to` (same length).
@@ -84,10 +73,7 @@ fn segment_cmd(data: &[u8], segname: &str) -> usize {
     for _ in 0..ncmds {
         let cmd = u32::from_le_bytes(data[at..at + 4].try_into().unwrap());
         let size = u32::from_le_bytes(data[at + 4..at + 8].try_into().unwrap()) as usize;
-        if cmd == 0x19
-            && data[at + 8..at + 24].starts_with(segname.as_bytes())
-            && data[at + 8 + segname.len()] == 0
-        {
+        if cmd == 0x19 && data[at + 8..at + 24].starts_with(segname.as_bytes()) && data[at + 8 + segname.len()] == 0 {
             return at;
         }
         at += size;
@@ -116,20 +102,8 @@ struct Case {
     message: &'static str,
 }
 
-fn case(
-    name: &'static str,
-    input: Vec<u8>,
-    layer: &'static str,
-    offset: Option<u64>,
-    message: &'static str,
-) -> Case {
-    Case {
-        name,
-        input,
-        layer,
-        offset,
-        message,
-    }
+fn case(name: &'static str, input: Vec<u8>, layer: &'static str, offset: Option<u64>, message: &'static str) -> Case {
+    Case { name, input, layer, offset, message }
 }
 
 fn cases() -> Vec<Case> {
@@ -143,62 +117,14 @@ fn cases() -> Vec<Case> {
     let xml_at = find(&plk, b"<dict><key>_PrelinkInfoDictionary</key>");
     let mut v = vec![
         case("empty file", vec![], "file", Some(0), "too short"),
-        case(
-            "wrong magic",
-            b"hello, world".to_vec(),
-            "file",
-            Some(0),
-            "unrecognised magic",
-        ),
-        case(
-            "fat header cut",
-            fat[..6].to_vec(),
-            "fat",
-            Some(0),
-            "truncated",
-        ),
-        case(
-            "fat slice count absurd",
-            put_be32(fat.clone(), 4, 100_000),
-            "fat",
-            Some(4),
-            "implausible slice count",
-        ),
-        case(
-            "fat table cut",
-            put_be32(fat[..30].to_vec(), 4, 2),
-            "fat",
-            Some(8),
-            "truncated",
-        ),
-        case(
-            "fat slice past end",
-            put_be32(fat.clone(), 8 + 12, 0x7fff_0000),
-            "fat",
-            Some(8),
-            "outside the file",
-        ),
-        case(
-            "fat slice offset inside header",
-            put_be32(fat.clone(), 8 + 8, 4),
-            "fat",
-            Some(8),
-            "outside the file",
-        ),
-        case(
-            "comp header cut",
-            lzvn[..0x100].to_vec(),
-            "comp",
-            Some(0),
-            "truncated",
-        ),
-        case(
-            "fat cut inside its slice",
-            fat[..0x1c + 0x100].to_vec(),
-            "fat",
-            Some(8),
-            "outside the file",
-        ),
+        case("wrong magic", b"hello, world".to_vec(), "file", Some(0), "unrecognised magic"),
+        case("fat header cut", fat[..6].to_vec(), "fat", Some(0), "truncated"),
+        case("fat slice count absurd", put_be32(fat.clone(), 4, 100_000), "fat", Some(4), "implausible slice count"),
+        case("fat table cut", put_be32(fat[..30].to_vec(), 4, 2), "fat", Some(8), "truncated"),
+        case("fat slice past end", put_be32(fat.clone(), 8 + 12, 0x7fff_0000), "fat", Some(8), "outside the file"),
+        case("fat slice offset inside header", put_be32(fat.clone(), 8 + 8, 4), "fat", Some(8), "outside the file"),
+        case("comp header cut", lzvn[..0x100].to_vec(), "comp", Some(0), "truncated"),
+        case("fat cut inside its slice", fat[..0x1c + 0x100].to_vec(), "fat", Some(8), "outside the file"),
         case(
             "comp unknown type",
             patch(lzvn.clone(), b"complzvn", b"compzzzz"),
@@ -220,13 +146,7 @@ fn cases() -> Vec<Case> {
             Some(0x1c + 16),
             "runs past the end",
         ),
-        case(
-            "comp huge uncompressedSize",
-            put_be32(lzvn.clone(), 12, 0xffff_fff0),
-            "comp/lzvn",
-            Some(12),
-            "exceeds",
-        ),
+        case("comp huge uncompressedSize", put_be32(lzvn.clone(), 12, 0xffff_fff0), "comp/lzvn", Some(12), "exceeds"),
         case(
             "lzvn stream longer than declared",
             put_be32(lzvn.clone(), 12, plk.len() as u32 - 0x1000),
@@ -255,20 +175,8 @@ fn cases() -> Vec<Case> {
             None,
             "",
         ),
-        case(
-            "adler32 mismatch",
-            put_be32(lzvn.clone(), 8, 0x1234_5678),
-            "comp/lzvn",
-            Some(8),
-            "adler32 mismatch",
-        ),
-        case(
-            "adler32 mismatch lzss",
-            put_be32(lzss.clone(), 8, 0x1234_5678),
-            "comp/lzss",
-            Some(8),
-            "adler32 mismatch",
-        ),
+        case("adler32 mismatch", put_be32(lzvn.clone(), 8, 0x1234_5678), "comp/lzvn", Some(8), "adler32 mismatch"),
+        case("adler32 mismatch lzss", put_be32(lzss.clone(), 8, 0x1234_5678), "comp/lzss", Some(8), "adler32 mismatch"),
         case(
             "lzvn stream corrupt",
             {
@@ -283,20 +191,8 @@ fn cases() -> Vec<Case> {
             None,
             "",
         ),
-        case(
-            "im4p cut short",
-            im4p_lzfse[..im4p_lzfse.len() / 2].to_vec(),
-            "im4p",
-            Some(0),
-            "runs past the end",
-        ),
-        case(
-            "im4p wrong name",
-            patch(im4p_lzfse.clone(), b"IM4P", b"IM4X"),
-            "im4p",
-            None,
-            "not IM4P",
-        ),
+        case("im4p cut short", im4p_lzfse[..im4p_lzfse.len() / 2].to_vec(), "im4p", Some(0), "runs past the end"),
+        case("im4p wrong name", patch(im4p_lzfse.clone(), b"IM4P", b"IM4X"), "im4p", None, "not IM4P"),
         case(
             "im4p indefinite length",
             vec![0x30, 0x80, 0x16, 0x04, b'I', b'M', b'4', b'P', 0, 0],
@@ -304,13 +200,7 @@ fn cases() -> Vec<Case> {
             Some(1),
             "indefinite",
         ),
-        case(
-            "im4p encrypted",
-            raw_im4p(&plk[..64], &der(0x04, b"keybag")),
-            "im4p",
-            None,
-            "encrypted",
-        ),
+        case("im4p encrypted", raw_im4p(&plk[..64], &der(0x04, b"keybag")), "im4p", None, "encrypted"),
         case(
             "im4p declared size differs",
             {
@@ -363,13 +253,7 @@ fn cases() -> Vec<Case> {
             None,
             "nested container layers",
         ),
-        case(
-            "mach-o header cut",
-            plk[..20].to_vec(),
-            "mach-o/execute",
-            Some(0),
-            "truncated Mach-O header",
-        ),
+        case("mach-o header cut", plk[..20].to_vec(), "mach-o/execute", Some(0), "truncated Mach-O header"),
         case(
             "mach-o sizeofcmds past end",
             put_le32(plk.clone(), 20, 0x7fff_0000),
@@ -377,20 +261,8 @@ fn cases() -> Vec<Case> {
             Some(20),
             "sizeofcmds",
         ),
-        case(
-            "mach-o ncmds too many",
-            put_le32(plk.clone(), 16, 100_000),
-            "mach-o/execute",
-            Some(16),
-            "ncmds",
-        ),
-        case(
-            "load command cmdsize zero",
-            put_le32(plk.clone(), 32 + 4, 0),
-            "mach-o/execute",
-            Some(32),
-            "cmdsize",
-        ),
+        case("mach-o ncmds too many", put_le32(plk.clone(), 16, 100_000), "mach-o/execute", Some(16), "ncmds"),
+        case("load command cmdsize zero", put_le32(plk.clone(), 32 + 4, 0), "mach-o/execute", Some(32), "cmdsize"),
         case(
             "load command cmdsize past sizeofcmds",
             put_le32(plk.clone(), 32 + 4, 0x10_0000),
@@ -421,22 +293,14 @@ fn cases() -> Vec<Case> {
         ),
         case(
             "prelink xml malformed tag",
-            patch(
-                plk.clone(),
-                b"<dict><key>_PrelinkInfoDictionary",
-                b"<dikt><key>_PrelinkInfoDictionary",
-            ),
+            patch(plk.clone(), b"<dict><key>_PrelinkInfoDictionary", b"<dikt><key>_PrelinkInfoDictionary"),
             "__PRELINK_INFO,__info",
             Some(0),
             "",
         ),
         case(
             "prelink xml idref before its id",
-            patch(
-                plk.clone(),
-                b"<string IDREF=\"2\"/>",
-                b"<string IDREF=\"8\"/>",
-            ),
+            patch(plk.clone(), b"<string IDREF=\"2\"/>", b"<string IDREF=\"8\"/>"),
             "__PRELINK_INFO,__info",
             None,
             "",
@@ -448,9 +312,7 @@ fn cases() -> Vec<Case> {
                 let mut d = plk.clone();
                 let at = d
                     .windows(9)
-                    .rposition(|w| {
-                        w.starts_with(b"IDREF=\"") && w[7].is_ascii_digit() && w[8].is_ascii_digit()
-                    })
+                    .rposition(|w| w.starts_with(b"IDREF=\"") && w[7].is_ascii_digit() && w[8].is_ascii_digit())
                     .unwrap();
                 d[at + 7..at + 9].copy_from_slice(b"99");
                 d
@@ -475,44 +337,28 @@ fn cases() -> Vec<Case> {
         ),
         case(
             "prelink xml bad hex integer",
-            patch(
-                plk.clone(),
-                b">0xffffff7f80000000<",
-                b">0xfffgff7f80000000<",
-            ),
+            patch(plk.clone(), b">0xffffff7f80000000<", b">0xfffgff7f80000000<"),
             "__PRELINK_INFO,__info",
             None,
             "",
         ),
         case(
             "prelink xml not utf-8",
-            patch(
-                plk.clone(),
-                b"<string>bsd</string>",
-                b"<string>\xff\xfed</string>",
-            ),
+            patch(plk.clone(), b"<string>bsd</string>", b"<string>\xff\xfed</string>"),
             "__PRELINK_INFO,__info",
             None,
             "",
         ),
         case(
             "prelink info without kext list",
-            patch(
-                plk.clone(),
-                b"_PrelinkInfoDictionary",
-                b"_PrelinkInfoDictionarX",
-            ),
+            patch(plk.clone(), b"_PrelinkInfoDictionary", b"_PrelinkInfoDictionarX"),
             "__PRELINK_INFO,__info",
             Some(0),
             "no _PrelinkInfoDictionary",
         ),
         case(
             "kext source address outside every segment",
-            patch(
-                plk.clone(),
-                b">0xffffff7f80000000<",
-                b">0x0000007f80000000<",
-            ),
+            patch(plk.clone(), b">0xffffff7f80000000<", b">0x0000007f80000000<"),
             "kext com.apple.iokit.IOACPIFamily",
             None,
             "not inside any segment",
@@ -522,8 +368,7 @@ fn cases() -> Vec<Case> {
             {
                 let mut d = plk.clone();
                 let seg = segment_cmd(&d, "__PRELINK_TEXT");
-                let fileoff =
-                    u64::from_le_bytes(d[seg + 40..seg + 48].try_into().unwrap()) as usize;
+                let fileoff = u64::from_le_bytes(d[seg + 40..seg + 48].try_into().unwrap()) as usize;
                 d[fileoff..fileoff + 4].copy_from_slice(b"junk");
                 d
             },
@@ -560,13 +405,7 @@ fn cases() -> Vec<Case> {
     let mut nested = b"<array>".repeat(depth);
     nested.truncate(xml_len);
     bomb[xml_at..xml_at + nested.len()].copy_from_slice(&nested);
-    v.push(case(
-        "prelink xml depth bomb",
-        bomb,
-        "__PRELINK_INFO,__info",
-        None,
-        "deeper than",
-    ));
+    v.push(case("prelink xml depth bomb", bomb, "__PRELINK_INFO,__info", None, "deeper than"));
     v
 }
 
@@ -592,18 +431,12 @@ fn bad_input_table() {
         };
         let text = err.to_string();
         if !err.layer.contains(c.layer) {
-            failures.push(format!(
-                "{}: layer {:?} does not name {:?} ({text})",
-                c.name, err.layer, c.layer
-            ));
+            failures.push(format!("{}: layer {:?} does not name {:?} ({text})", c.name, err.layer, c.layer));
         }
         if let Some(off) = c.offset
             && err.offset != off
         {
-            failures.push(format!(
-                "{}: offset {:#x}, expected {off:#x} ({text})",
-                c.name, err.offset
-            ));
+            failures.push(format!("{}: offset {:#x}, expected {off:#x} ({text})", c.name, err.offset));
         }
         if !text.contains(c.message) {
             failures.push(format!("{}: message lacks {:?}: {text}", c.name, c.message));

@@ -8,9 +8,7 @@ use kcheck::macho::format_uuid;
 use kcheck::synth::{self, Arch};
 
 fn testdata(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("testdata")
-        .join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata").join(name)
 }
 
 fn open(name: &str) -> CacheInfo {
@@ -18,22 +16,15 @@ fn open(name: &str) -> CacheInfo {
 }
 
 fn ids(c: &CacheInfo) -> Vec<(String, Option<String>, Option<String>)> {
-    c.kexts
-        .iter()
-        .map(|k| (k.bundle_id.clone(), k.version.clone(), k.uuid.clone()))
-        .collect()
+    c.kexts.iter().map(|k| (k.bundle_id.clone(), k.version.clone(), k.uuid.clone())).collect()
 }
 
 #[test]
 fn committed_fixtures_are_what_the_generator_writes() {
-    for (sub, files) in [
-        ("caches", synth::cache_fixtures()),
-        ("kexts", synth::kext_fixtures()),
-    ] {
+    for (sub, files) in [("caches", synth::cache_fixtures()), ("kexts", synth::kext_fixtures())] {
         for (name, bytes) in files {
             let path = testdata(&format!("{sub}/{name}"));
-            let on_disk =
-                std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let on_disk = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             assert!(
                 on_disk == bytes,
                 "{} differs from synth output: run `cargo run --example gen_fixtures`",
@@ -49,26 +40,11 @@ fn every_prelinkedkernel_container_gives_the_same_kexts() {
     assert_eq!(reference.layers, ["mach-o/execute"]);
     assert_eq!(reference.kind, CacheKind::PrelinkedKernel);
     let cases = [
-        (
-            "caches/prelinkedkernel-a.fat-lzvn",
-            vec!["fat[x86_64]", "comp/lzvn", "mach-o/execute"],
-        ),
-        (
-            "caches/prelinkedkernel-a.fat-lzss",
-            vec!["fat[x86_64]", "comp/lzss", "mach-o/execute"],
-        ),
-        (
-            "caches/prelinkedkernel-a.comp-lzvn",
-            vec!["comp/lzvn", "mach-o/execute"],
-        ),
-        (
-            "caches/prelinkedkernel-a.fat-raw",
-            vec!["fat[x86_64]", "mach-o/execute"],
-        ),
-        (
-            "caches/prelinkedkernel-a.fat2",
-            vec!["fat[x86_64]", "comp/lzvn", "mach-o/execute"],
-        ),
+        ("caches/prelinkedkernel-a.fat-lzvn", vec!["fat[x86_64]", "comp/lzvn", "mach-o/execute"]),
+        ("caches/prelinkedkernel-a.fat-lzss", vec!["fat[x86_64]", "comp/lzss", "mach-o/execute"]),
+        ("caches/prelinkedkernel-a.comp-lzvn", vec!["comp/lzvn", "mach-o/execute"]),
+        ("caches/prelinkedkernel-a.fat-raw", vec!["fat[x86_64]", "mach-o/execute"]),
+        ("caches/prelinkedkernel-a.fat2", vec!["fat[x86_64]", "comp/lzvn", "mach-o/execute"]),
     ];
     for (name, layers) in cases {
         let c = open(name);
@@ -96,22 +72,13 @@ fn prelinked_kernel_facts_match_what_was_synthesised() {
         assert_eq!(got.version.as_deref(), Some(want.version.as_str()));
         assert_eq!(got.bundle_path.as_deref(), Some(want.bundle_path.as_str()));
         if let Some(exe) = &want.executable {
-            assert_eq!(
-                got.uuid,
-                Some(format_uuid(&want.uuid)),
-                "{}",
-                want.bundle_id
-            );
+            assert_eq!(got.uuid, Some(format_uuid(&want.uuid)), "{}", want.bundle_id);
             let exe = format!("Contents/MacOS/{exe}");
             assert_eq!(got.executable_relative_path.as_deref(), Some(exe.as_str()));
             assert!(got.load_address.unwrap() >= 0xffff_ff7f_8000_0000);
             assert!(got.executable_size.unwrap() > 0);
         } else {
-            assert_eq!(
-                got.uuid, None,
-                "codeless kext {} has no UUID",
-                want.bundle_id
-            );
+            assert_eq!(got.uuid, None, "codeless kext {} has no UUID", want.bundle_id);
             assert_eq!(got.load_address, None);
         }
     }
@@ -123,25 +90,15 @@ fn prelinked_kernel_facts_match_what_was_synthesised() {
 
 #[test]
 fn arch_option_picks_the_other_slice() {
-    let opts = OpenOptions {
-        arch: Some("arm64e".into()),
-        hash: false,
-    };
+    let opts = OpenOptions { arch: Some("arm64e".into()), hash: false };
     let c = cache::open(&testdata("caches/prelinkedkernel-a.fat2"), &opts).unwrap();
     assert_eq!(c.layers, ["fat[arm64e]", "mach-o/execute"]);
     assert_eq!(c.arch, "arm64e");
     assert_eq!(c.kernel.uuid, Some(format_uuid(&synth::arm_kernel().uuid)));
     assert_eq!(c.slices.len(), 2);
-    let opts = OpenOptions {
-        arch: Some("ppc".into()),
-        hash: false,
-    };
+    let opts = OpenOptions { arch: Some("ppc".into()), hash: false };
     let err = cache::open(&testdata("caches/prelinkedkernel-a.fat2"), &opts).unwrap_err();
-    assert!(
-        err.to_string()
-            .contains("no ppc slice (slices: x86_64, arm64e)"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("no ppc slice (slices: x86_64, arm64e)"), "{err}");
 }
 
 #[test]
@@ -149,44 +106,25 @@ fn im4p_lzss_kernelcache() {
     let c = open("caches/kernelcache-a.im4p-lzss");
     assert_eq!(c.layers, ["im4p[krnl]", "comp/lzss", "mach-o/execute"]);
     assert_eq!(c.arch, "arm64e");
-    assert_eq!(
-        c.kernel.version.as_deref(),
-        Some(synth::arm_kernel().version.as_str())
-    );
+    assert_eq!(c.kernel.version.as_deref(), Some(synth::arm_kernel().version.as_str()));
     // Same kexts as the x86_64 cache; the kpi pseudo-kexts carry the arm
     // kernel's Darwin version.
-    assert_eq!(
-        ids(&c)[4..],
-        ids(&open("caches/prelinkedkernel-a.raw"))[4..]
-    );
-    assert!(
-        c.kexts[..4]
-            .iter()
-            .all(|k| k.version.as_deref() == Some("20.1.0"))
-    );
+    assert_eq!(ids(&c)[4..], ids(&open("caches/prelinkedkernel-a.raw"))[4..]);
+    assert!(c.kexts[..4].iter().all(|k| k.version.as_deref() == Some("20.1.0")));
 }
 
 #[test]
 fn im4p_lzfse_and_img4_kernel_collections() {
     for (name, layers) in [
-        (
-            "caches/kernelcache-ios.im4p-lzfse",
-            vec!["im4p[krnl]", "lzfse", "mach-o/fileset"],
-        ),
-        (
-            "caches/kernelcache-ios.img4",
-            vec!["img4", "im4p[krnl]", "lzfse", "mach-o/fileset"],
-        ),
+        ("caches/kernelcache-ios.im4p-lzfse", vec!["im4p[krnl]", "lzfse", "mach-o/fileset"]),
+        ("caches/kernelcache-ios.img4", vec!["img4", "im4p[krnl]", "lzfse", "mach-o/fileset"]),
     ] {
         let c = open(name);
         assert_eq!(c.layers, layers);
         assert_eq!(c.kind, CacheKind::KernelCollection);
         assert_eq!(c.arch, "arm64e");
         assert_eq!(c.kernel.uuid, Some(format_uuid(&synth::arm_kernel().uuid)));
-        assert_eq!(
-            c.kernel.version.as_deref(),
-            Some(synth::arm_kernel().version.as_str())
-        );
+        assert_eq!(c.kernel.version.as_deref(), Some(synth::arm_kernel().version.as_str()));
         assert_eq!(c.kc_id, Some(format_uuid(&synth::uuid_for("ios-kc"))));
     }
 }
@@ -205,11 +143,7 @@ fn boot_kernel_collection() {
     assert_eq!(c.kexts.len(), 4 + 6);
     assert!(c.kexts.iter().all(|k| k.bundle_id != "com.apple.kernel"));
     for want in &synth::kexts_a()[..6] {
-        let got = c
-            .kexts
-            .iter()
-            .find(|k| k.bundle_id == want.bundle_id)
-            .unwrap();
+        let got = c.kexts.iter().find(|k| k.bundle_id == want.bundle_id).unwrap();
         assert_eq!(got.uuid, Some(format_uuid(&want.uuid)));
         assert_eq!(got.version.as_deref(), Some(want.version.as_str()));
         assert!(got.load_address.unwrap() >= 0xffff_fe00_0700_0000);
@@ -244,24 +178,13 @@ fn fileset_entry_without_plist_entry_is_still_listed() {
     let mut bytes = kc.clone();
     // Rename the plist's bundle id so it no longer matches the entry.
     let needle = b"<string>com.example.driver.FooNet</string>";
-    let at = bytes
-        .windows(needle.len())
-        .position(|w| w == needle)
-        .unwrap();
+    let at = bytes.windows(needle.len()).position(|w| w == needle).unwrap();
     bytes[at + 8..at + 8 + 3].copy_from_slice(b"org");
     let c = cache::analyze(&bytes, None).unwrap();
-    let entry = c
-        .kexts
-        .iter()
-        .find(|k| k.bundle_id == "com.example.driver.FooNet")
-        .unwrap();
+    let entry = c.kexts.iter().find(|k| k.bundle_id == "com.example.driver.FooNet").unwrap();
     assert_eq!(entry.uuid, Some(format_uuid(&kexts[6].uuid)));
     assert_eq!(entry.version, None);
-    assert!(
-        c.kexts
-            .iter()
-            .any(|k| k.bundle_id == "org.example.driver.FooNet")
-    );
+    assert!(c.kexts.iter().any(|k| k.bundle_id == "org.example.driver.FooNet"));
 }
 
 #[test]
@@ -276,10 +199,7 @@ fn plain_kext_executables() {
     assert_eq!(fat.slices.len(), 2);
     assert_eq!(fat.slices[0].uuid, c.uuid);
     assert_eq!(fat.slices[1].arch, "arm64e");
-    assert_eq!(
-        fat.slices[1].uuid,
-        Some(format_uuid(&synth::uuid_for("FooNet-arm64e")))
-    );
+    assert_eq!(fat.slices[1].uuid, Some(format_uuid(&synth::uuid_for("FooNet-arm64e"))));
 }
 
 #[test]
@@ -306,9 +226,6 @@ fn diff_reports_added_removed_version_and_uuid_changes() {
 #[test]
 fn version_string_twin_is_skipped() {
     let data = b"xx@(#)VERSION: Darwin Kernel Version 1.0: twin\0Darwin Kernel Version 2.0: real\0";
-    assert_eq!(
-        kcheck::macho::find_kernel_version(data).as_deref(),
-        Some("Darwin Kernel Version 2.0: real")
-    );
+    assert_eq!(kcheck::macho::find_kernel_version(data).as_deref(), Some("Darwin Kernel Version 2.0: real"));
     assert_eq!(kcheck::macho::find_kernel_version(b"nothing here"), None);
 }

@@ -22,15 +22,7 @@ fn realdata() -> Option<PathBuf> {
 
 /// What one row must be: (bundle id, version, index, refs, address, uuid,
 /// linked against).
-type Row = (
-    &'static str,
-    &'static str,
-    Option<u32>,
-    Option<u32>,
-    Option<u64>,
-    Option<&'static str>,
-    &'static [u32],
-);
+type Row = (&'static str, &'static str, Option<u32>, Option<u32>, Option<u64>, Option<&'static str>, &'static [u32]);
 
 /// Expectations for one sample file.
 struct Sample {
@@ -349,9 +341,7 @@ fn check_row(file: &str, what: &str, got: &LoadedKext, want: &Row) -> Vec<String
     if got_tuple == (id, version, index, refs, address, uuid, links) {
         Vec::new()
     } else {
-        vec![format!(
-            "{file}: {what} row: got {got_tuple:?}, want {want:?}"
-        )]
+        vec![format!("{file}: {what} row: got {got_tuple:?}, want {want:?}")]
     }
 }
 
@@ -379,9 +369,7 @@ fn every_real_kextstat_sample_parses_as_read_by_hand() {
     for path in &files {
         let file = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
         let Some(want) = table.iter().find(|s| s.file == file) else {
-            failures.push(format!(
-                "{file}: new sample without expectations; add it to samples()"
-            ));
+            failures.push(format!("{file}: new sample without expectations; add it to samples()"));
             continue;
         };
         let text = std::fs::read_to_string(path).unwrap();
@@ -405,10 +393,7 @@ fn every_real_kextstat_sample_parses_as_read_by_hand() {
         }
         let third = k.iter().filter(|x| x.is_third_party()).count();
         if third != want.third_party {
-            failures.push(format!(
-                "{file}: {third} third-party, want {}",
-                want.third_party
-            ));
+            failures.push(format!("{file}: {third} third-party, want {}", want.third_party));
         }
         failures.extend(check_row(file, "first", &k[0], &want.first));
         failures.extend(check_row(file, "last", &k[k.len() - 1], &want.last));
@@ -432,28 +417,18 @@ fn every_real_kextstat_sample_parses_as_read_by_hand() {
 #[test]
 fn truncated_sample_rows_are_reported_as_truncated() {
     let Some(rd) = realdata() else { return };
-    let text =
-        std::fs::read_to_string(rd.join("kextstat/excerpt-horndis-42-sierra-10.12.txt")).unwrap();
+    let text = std::fs::read_to_string(rd.join("kextstat/excerpt-horndis-42-sierra-10.12.txt")).unwrap();
     let p = loaded::parse_detailed(&text).unwrap();
     assert_eq!(p.skipped.len(), 1);
     assert_eq!(p.skipped[0].line, 12);
-    assert!(
-        p.skipped[0].reason.starts_with("truncated final row"),
-        "{:?}",
-        p.skipped
-    );
-    assert_eq!(
-        p.skipped[0].offset as usize,
-        text.find("   11   27").unwrap()
-    );
+    assert!(p.skipped[0].reason.starts_with("truncated final row"), "{:?}", p.skipped);
+    assert_eq!(p.skipped[0].offset as usize, text.find("   11   27").unwrap());
 }
 
 #[test]
 fn sample_json_and_text_render() {
     let Some(rd) = realdata() else { return };
-    let text =
-        std::fs::read_to_string(rd.join("kextstat/vvv-docs-bigsur-kmutil-virtualbox-6.1.16.txt"))
-            .unwrap();
+    let text = std::fs::read_to_string(rd.join("kextstat/vvv-docs-bigsur-kmutil-virtualbox-6.1.16.txt")).unwrap();
     let k = loaded::parse(&text).unwrap();
     let v = loaded::to_json(&k, &[]);
     let row = &v["loaded"][0];
@@ -477,27 +452,17 @@ fn roots_dir() -> PathBuf {
 }
 
 fn facts(name: &str) -> Facts {
-    gather(&VerifyOptions {
-        root: roots_dir().join(name),
-        data_root: None,
-        sip: Sip::Unknown,
-    })
-    .unwrap()
+    gather(&VerifyOptions { root: roots_dir().join(name), data_root: None, sip: Sip::Unknown }).unwrap()
 }
 
-const HEADER: &str =
-    "Index Refs Address            Size       Wired      Name (Version) UUID <Linked Against>";
+const HEADER: &str = "Index Refs Address            Size       Wired      Name (Version) UUID <Linked Against>";
 
 /// A `kextstat` listing of a root's kexts as they are installed, after the
 /// kernel components (which are in no cache and must not be flagged).
 /// `edit` may change (bundle id, version, uuid) before the row is written.
-fn listing(
-    kernel_version: &str,
-    edit: impl Fn(&str, &str, String) -> (String, String, String),
-) -> String {
-    let mut s = format!(
-        "Executing: /usr/bin/kmutil showloaded\nNo variant specified, falling back to release\n{HEADER}\n"
-    );
+fn listing(kernel_version: &str, edit: impl Fn(&str, &str, String) -> (String, String, String)) -> String {
+    let mut s =
+        format!("Executing: /usr/bin/kmutil showloaded\nNo variant specified, falling back to release\n{HEADER}\n");
     for (i, kpi) in ["bsd", "iokit", "libkern", "mach"].iter().enumerate() {
         s.push_str(&format!(
             "{:>5} {:>4} 0xffffff7f80a{i:02}000 0x9d90     0x9d90     com.apple.kpi.{kpi} ({kernel_version}) DB734CA9-F88D-458E-B84D-0783A5BAA749\n",
@@ -506,11 +471,7 @@ fn listing(
         ));
     }
     for (i, k) in base_kexts().iter().enumerate() {
-        let uuid = if k.executable.is_some() {
-            format_uuid(&k.uuid)
-        } else {
-            "no UUID".into()
-        };
+        let uuid = if k.executable.is_some() { format_uuid(&k.uuid) } else { "no UUID".into() };
         let (id, version, uuid) = edit(&k.bundle_id, &k.version, uuid);
         s.push_str(&format!(
             "{:>5} {:>4} 0xffffff7f8{i:x}000000 0x3000     0x3000     {id} ({version}) {uuid} <4 3 1>\n",
@@ -552,18 +513,12 @@ fn loaded_kext_missing_from_the_boot_cache_is_ld001() {
     text.push_str("   40    0 0xffffff7f90000000 0x3000     0x3000     com.example.driver.Extra (2.0) 11111111-2222-3333-4444-555555555555 <4 3 1>\n");
     let k = loaded::parse(&text).unwrap();
     let found = loaded::compare_with_system(&k, &f);
-    assert_eq!(
-        codes(&found),
-        vec![("LD001", "com.example.driver.Extra".to_string())]
-    );
+    assert_eq!(codes(&found), vec![("LD001", "com.example.driver.Extra".to_string())]);
     let x = &found[0];
     assert_eq!(x.severity, kcheck::findings::Severity::Warning);
     assert_eq!(x.evidence["bundle_id"], "com.example.driver.Extra");
     assert_eq!(x.evidence["loaded_version"], "2.0");
-    assert_eq!(
-        x.evidence["loaded_uuid"],
-        "11111111-2222-3333-4444-555555555555"
-    );
+    assert_eq!(x.evidence["loaded_uuid"], "11111111-2222-3333-4444-555555555555");
     assert!(x.evidence["disk_path"].is_null());
     assert!(x.remedy.contains("sudo kextcache -i /"), "{}", x.remedy);
     assert!(x.remedy.contains("sudo kmutil install --update-all"));
@@ -588,18 +543,11 @@ fn loaded_kext_missing_from_the_boot_cache_is_ld001() {
 fn loaded_version_other_than_disk_is_ld002() {
     let f = facts("healthy-10.14");
     let text = listing("18.7.0", |id, v, u| {
-        if id == "com.example.driver.FooNet" {
-            (id.into(), "1.2.2".into(), u)
-        } else {
-            same(id, v, u)
-        }
+        if id == "com.example.driver.FooNet" { (id.into(), "1.2.2".into(), u) } else { same(id, v, u) }
     });
     let k = loaded::parse(&text).unwrap();
     let found = loaded::compare_with_system(&k, &f);
-    assert_eq!(
-        codes(&found),
-        vec![("LD002", "com.example.driver.FooNet".to_string())]
-    );
+    assert_eq!(codes(&found), vec![("LD002", "com.example.driver.FooNet".to_string())]);
     let x = &found[0];
     assert_eq!(x.evidence["loaded_version"], "1.2.2");
     assert_eq!(x.evidence["disk_version"], "1.2.3");
@@ -613,18 +561,11 @@ fn same_version_other_build_is_ld002_saying_the_build_differs() {
     let f = facts("healthy-10.14");
     let other = "AAAAAAAA-BBBB-CCCC-DDDD-EEEEEEEEEEEE";
     let text = listing("18.7.0", |id, v, u| {
-        if id == "com.example.driver.BarStorage" {
-            (id.into(), v.into(), other.into())
-        } else {
-            same(id, v, u)
-        }
+        if id == "com.example.driver.BarStorage" { (id.into(), v.into(), other.into()) } else { same(id, v, u) }
     });
     let k = loaded::parse(&text).unwrap();
     let found = loaded::compare_with_system(&k, &f);
-    assert_eq!(
-        codes(&found),
-        vec![("LD002", "com.example.driver.BarStorage".to_string())]
-    );
+    assert_eq!(codes(&found), vec![("LD002", "com.example.driver.BarStorage".to_string())]);
     let x = &found[0];
     assert!(x.message.contains("build differs"), "{}", x.message);
     assert_eq!(x.evidence["loaded_uuid"], other);
@@ -636,28 +577,16 @@ fn kernel_components_and_codeless_kexts_are_not_ld001() {
     let f = facts("healthy-11");
     // FooNet is only in the auxiliary collection: merged, it is cached.
     let aux = f.cache("auxiliary").and_then(|s| s.state.info()).unwrap();
-    assert!(
-        aux.kexts
-            .iter()
-            .any(|x| x.bundle_id == "com.example.driver.FooNet")
-    );
+    assert!(aux.kexts.iter().any(|x| x.bundle_id == "com.example.driver.FooNet"));
     let boot = f.cache("boot").and_then(|s| s.state.info()).unwrap();
-    assert!(
-        !boot
-            .kexts
-            .iter()
-            .any(|x| x.bundle_id == "com.example.driver.FooNet")
-    );
+    assert!(!boot.kexts.iter().any(|x| x.bundle_id == "com.example.driver.FooNet"));
     // kmutil's kernel components: address 0, the kernel's UUID, `<>`.
     let text = format!(
         "{HEADER}\n    1  142 0                  0          0          com.apple.kpi.bsd (20.6.0) 52A1E876-863E-38E3-AC80-09BBAB13B752 <>\n    2    1 0                  0          0          com.apple.kernel.unknown (20.6.0) 52A1E876-863E-38E3-AC80-09BBAB13B752 <>\n    3    0 0                  0          0          com.example.codeless.NotCached (1.0) no UUID <>\n"
     );
     let k = loaded::parse(&text).unwrap();
     let found = loaded::compare_with_system(&k, &f);
-    assert_eq!(
-        codes(&found),
-        vec![("LD001", "com.example.codeless.NotCached".to_string())]
-    );
+    assert_eq!(codes(&found), vec![("LD001", "com.example.codeless.NotCached".to_string())]);
 }
 
 /// A tiny deterministic generator: the tests need no `rand`.
@@ -665,10 +594,7 @@ struct Lcg(u64);
 
 impl Lcg {
     fn next(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         self.0 >> 33
     }
 }
@@ -698,15 +624,11 @@ fn truncations_and_garbage_never_panic() {
         }
     }
     assert!(checked > 100);
-    let alphabet: Vec<char> = " \t\n\r0123456789abcdefx?()<>-.ABCDEFUIDno❯é"
-        .chars()
-        .collect();
+    let alphabet: Vec<char> = " \t\n\r0123456789abcdefx?()<>-.ABCDEFUIDno❯é".chars().collect();
     let mut rng = Lcg(0x5eed);
     for round in 0..2000 {
         let len = (rng.next() % 300) as usize;
-        let mut s: String = (0..len)
-            .map(|_| alphabet[(rng.next() as usize) % alphabet.len()])
-            .collect();
+        let mut s: String = (0..len).map(|_| alphabet[(rng.next() as usize) % alphabet.len()]).collect();
         if round % 2 == 0 {
             s = format!("{HEADER}\n    1    0 {s}");
         }

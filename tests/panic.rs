@@ -114,11 +114,7 @@ const CASES: &[Case] = &[
         process: Some("Bitwarden Helper"),
         ..C
     },
-    Case {
-        file: "panics/13-x86_64-15-process-name-new-format.excerpt.txt",
-        process: Some("kernel_task"),
-        ..C
-    },
+    Case { file: "panics/13-x86_64-15-process-name-new-format.excerpt.txt", process: Some("kernel_task"), ..C },
     Case {
         file: "panics/14-arm64-12.3.1-21E258-T6000.excerpt.txt",
         build: Some("21E258"),
@@ -131,11 +127,7 @@ const CASES: &[Case] = &[
         kernel_prefix: Some("Darwin Kernel Version 23.5.0: Wed May  1"),
         ..C
     },
-    Case {
-        file: "panics/16a-arm64-15.5-24F74-T6000-panic-line.excerpt.txt",
-        class: PanicClass::Trap,
-        ..C
-    },
+    Case { file: "panics/16a-arm64-15.5-24F74-T6000-panic-line.excerpt.txt", class: PanicClass::Trap, ..C },
     Case {
         file: "panics/16b-arm64-15.5-24F74-T6000-header.excerpt.txt",
         build: Some("24F74"),
@@ -160,11 +152,7 @@ const CASES: &[Case] = &[
     },
     // Only the symbolised backtrace survives in this excerpt: the kexts
     // come from the frames' owners.
-    Case {
-        file: "panics/21-x86_64-10.8-zalloc-retry-fail-kalloc1024.excerpt.txt",
-        backtrace: ZFS,
-        ..C
-    },
+    Case { file: "panics/21-x86_64-10.8-zalloc-retry-fail-kalloc1024.excerpt.txt", backtrace: ZFS, ..C },
     Case {
         file: "panic/bigsur-11.3-x86_nvme.txt",
         build: Some("20E232"),
@@ -249,11 +237,9 @@ fn every_real_sample() {
         assert_eq!(r.format, c.format, "{f}: format");
         assert_eq!(r.build.as_deref(), c.build, "{f}: build");
         match c.kernel_prefix {
-            Some(k) => assert!(
-                r.kernel_version.as_deref().unwrap_or("").starts_with(k),
-                "{f}: kernel {:?}",
-                r.kernel_version
-            ),
+            Some(k) => {
+                assert!(r.kernel_version.as_deref().unwrap_or("").starts_with(k), "{f}: kernel {:?}", r.kernel_version)
+            }
             None => assert_eq!(r.kernel_version, None, "{f}: kernel"),
         }
         assert_eq!(r.panic_class, c.class, "{f}: class");
@@ -268,16 +254,10 @@ fn every_real_sample() {
                 assert_eq!(r.leak_elements, None, "{f}");
             }
         }
-        let bt: Vec<(&str, bool)> = r
-            .kexts_in_backtrace
-            .iter()
-            .map(|k| (k.bundle_id.as_str(), k.third_party))
-            .collect();
+        let bt: Vec<(&str, bool)> =
+            r.kexts_in_backtrace.iter().map(|k| (k.bundle_id.as_str(), k.third_party)).collect();
         assert_eq!(bt, c.backtrace, "{f}: kexts in backtrace");
-        let last = r
-            .last_loaded_kext
-            .as_ref()
-            .map(|k| (k.bundle_id.as_str(), k.version.as_deref().unwrap_or("")));
+        let last = r.last_loaded_kext.as_ref().map(|k| (k.bundle_id.as_str(), k.version.as_deref().unwrap_or("")));
         assert_eq!(last, c.last, "{f}: last loaded kext");
         assert_eq!(r.loaded_kexts.len(), c.loaded, "{f}: loaded kexts");
         assert_eq!(r.process.as_deref(), c.process, "{f}: process");
@@ -292,26 +272,16 @@ fn real_sample_details() {
         panic::parse(&t, f).unwrap()
     };
     let json = read("panic/catalina-json_nvme-timeout_2023-09-08.panic");
-    assert_eq!(
-        json.timestamp.as_deref(),
-        Some("2023-09-08 20:40:16.84 -0700")
-    );
+    assert_eq!(json.timestamp.as_deref(), Some("2023-09-08 20:40:16.84 -0700"));
     assert_eq!(json.reporter_build.as_deref(), Some("19H2026"));
     assert_eq!(json.architecture.as_deref(), Some("x86_64"));
     assert_eq!(json.model.as_deref(), Some("MacBookPro16,3"));
-    assert_eq!(
-        json.panic_location.as_deref(),
-        Some("IONVMeController.cpp:6090")
-    );
+    assert_eq!(json.panic_location.as_deref(), Some("IONVMeController.cpp:6090"));
     let nvme = &json.kexts_in_backtrace[0];
     assert_eq!(nvme.version.as_deref(), Some("2.1"));
-    assert_eq!(
-        nvme.uuid.as_deref(),
-        Some("392A4540-D459-37E7-B7CA-E8AB48B4C526")
-    );
+    assert_eq!(nvme.uuid.as_deref(), Some("392A4540-D459-37E7-B7CA-E8AB48B4C526"));
 
-    let wrapped =
-        read("panics/18-arm64-26.3-25D125-zone-map-exhausted-data-kalloc-1024.wrapped.excerpt.txt");
+    let wrapped = read("panics/18-arm64-26.3-25D125-zone-map-exhausted-data-kalloc-1024.wrapped.excerpt.txt");
     assert_eq!(
         wrapped.panic_message.as_deref(),
         Some(
@@ -339,34 +309,16 @@ fn real_sample_details() {
     assert!(!tcp.panic_message.unwrap().contains("\\n"));
 
     let hs = read("panic/excerpt-karabiner-elements-1660-high-sierra-last-loaded-kext.txt");
-    let third: Vec<&str> = hs
-        .loaded_kexts
-        .iter()
-        .filter(|k| k.third_party)
-        .map(|k| k.bundle_id.as_str())
-        .collect();
-    assert_eq!(
-        third,
-        ["org.pqrs.driver.Karabiner.VirtualHIDDevice.v060800"]
-    );
+    let third: Vec<&str> = hs.loaded_kexts.iter().filter(|k| k.third_party).map(|k| k.bundle_id.as_str()).collect();
+    assert_eq!(third, ["org.pqrs.driver.Karabiner.VirtualHIDDevice.v060800"]);
     assert_eq!(hs.loaded_kexts[0].version.as_deref(), Some("6.8.0"));
 
-    let sierra =
-        read("panics/08-x86_64-10.12.6-16G1036-panic-report-header-zone-socket.excerpt.txt");
-    assert_eq!(
-        sierra.timestamp.as_deref(),
-        Some("Sun Nov 19 06:49:49 2017")
-    );
-    assert_eq!(
-        sierra.kernel_uuid.as_deref(),
-        Some("F487A842-6E21-37AB-83C3-83F951218734")
-    );
+    let sierra = read("panics/08-x86_64-10.12.6-16G1036-panic-report-header-zone-socket.excerpt.txt");
+    assert_eq!(sierra.timestamp.as_deref(), Some("Sun Nov 19 06:49:49 2017"));
+    assert_eq!(sierra.kernel_uuid.as_deref(), Some("F487A842-6E21-37AB-83C3-83F951218734"));
 
     let corrupt = read("panics/20-x86_64-11plus-element-modified-default-kalloc.excerpt.txt");
-    assert_eq!(
-        corrupt.corrupted_zone.as_deref(),
-        Some("default.kalloc.4096")
-    );
+    assert_eq!(corrupt.corrupted_zone.as_deref(), Some("default.kalloc.4096"));
 }
 
 // ---------------------------------------------------------------------------
@@ -377,10 +329,7 @@ fn compacted_ids_expand() {
     let table = [
         (">!AHDA", "com.apple.driver.AppleHDA"),
         (">!A!IKBLGraphics", "com.apple.driver.AppleIntelKBLGraphics"),
-        (
-            ">!UHostCompositeDevice",
-            "com.apple.driver.AppleUSBHostCompositeDevice",
-        ),
+        (">!UHostCompositeDevice", "com.apple.driver.AppleUSBHostCompositeDevice"),
         ("|IO!S!F", "com.apple.iokit.IOStorageFamily"),
         ("|IO!BFamily", "com.apple.iokit.IOBluetoothFamily"),
         ("|IO!B!F", "com.apple.iokit.IOBluetoothFamily"),
@@ -389,10 +338,7 @@ fn compacted_ids_expand() {
         ("@filesystems.apfs", "com.apple.filesystems.apfs"),
         ("@kec.corecrypto", "com.apple.kec.corecrypto"),
         ("com.apple.driver.AppleHDA", "com.apple.driver.AppleHDA"),
-        (
-            "com.parallels.kext.hypervisor",
-            "com.parallels.kext.hypervisor",
-        ),
+        ("com.parallels.kext.hypervisor", "com.parallels.kext.hypervisor"),
         // Unknown code: left as it is.
         (">!Zfoo", "com.apple.driver.!Zfoo"),
         ("", ""),
@@ -447,17 +393,8 @@ fn intel_text_with_compacted_lists() {
     let last = r.last_loaded_kext.as_ref().unwrap();
     assert_eq!(last.bundle_id, "com.apple.driver.AppleHDAController");
     assert_eq!(last.version.as_deref(), Some("282.10"));
-    let ids: Vec<(&str, &str, bool)> = r
-        .loaded_kexts
-        .iter()
-        .map(|k| {
-            (
-                k.bundle_id.as_str(),
-                k.version.as_deref().unwrap(),
-                k.third_party,
-            )
-        })
-        .collect();
+    let ids: Vec<(&str, &str, bool)> =
+        r.loaded_kexts.iter().map(|k| (k.bundle_id.as_str(), k.version.as_deref().unwrap(), k.third_party)).collect();
     assert_eq!(
         ids,
         [
@@ -469,15 +406,8 @@ fn intel_text_with_compacted_lists() {
             ("com.apple.security.sandbox", "300.0", false),
         ]
     );
-    assert_eq!(
-        r.kexts_in_backtrace.len(),
-        1,
-        "dependencies are not in the list"
-    );
-    assert_eq!(
-        r.kexts_in_backtrace[0].uuid.as_deref(),
-        Some("11111111-2222-3333-4444-555555555555")
-    );
+    assert_eq!(r.kexts_in_backtrace.len(), 1, "dependencies are not in the list");
+    assert_eq!(r.kexts_in_backtrace[0].uuid.as_deref(), Some("11111111-2222-3333-4444-555555555555"));
     assert!(r.kexts_in_backtrace[0].third_party);
 }
 
@@ -490,12 +420,7 @@ fn one_line(msg: &str) -> PanicReport {
 }
 
 fn leak(r: &PanicReport) -> (PanicClass, Option<&str>, Option<u64>, Option<u64>) {
-    (
-        r.panic_class,
-        r.leak_zone.as_deref(),
-        r.leak_elements,
-        r.leak_bytes,
-    )
+    (r.panic_class, r.leak_zone.as_deref(), r.leak_elements, r.leak_bytes)
 }
 
 #[test]
@@ -515,17 +440,11 @@ fn zone_exhaustion_generations() {
     let r = one_line(
         "\"zalloc: zone map exhausted while allocating from zone kalloc.12288, likely due to memory leak in zone kalloc.48 (6586956000 total bytes, 137228148 elements allocated)\"@/x/zalloc.c:3627",
     );
-    assert_eq!(
-        leak(&r),
-        (Z, Some("kalloc.48"), Some(137_228_148), Some(6_586_956_000))
-    );
+    assert_eq!(leak(&r), (Z, Some("kalloc.48"), Some(137_228_148), Some(6_586_956_000)));
     let r = one_line(
         "\"zalloc: zone map exhausted while allocating from zone kalloc.12288, likely due to memory leak in zone kalloc.48 (6,676,135,520 total bytes, 139,085,865 elements allocated)\"@/x/zalloc.c:3627",
     );
-    assert_eq!(
-        leak(&r),
-        (Z, Some("kalloc.48"), Some(139_085_865), Some(6_676_135_520))
-    );
+    assert_eq!(leak(&r), (Z, Some("kalloc.48"), Some(139_085_865), Some(6_676_135_520)));
     // A zone name with spaces (10.x prints it raw).
     let r = one_line(
         "\"zalloc: zone map exhausted while allocating from zone VM map entries, likely due to memory leak in zone vm objects (1000 total bytes, 10 elements allocated)\"@/x/zalloc.c:1",
@@ -536,41 +455,17 @@ fn zone_exhaustion_generations() {
     let r = one_line(
         "zalloc: zone map exhausted while allocating from zone [default.kalloc.4096], likely due to memory leak in zone [default.kalloc.48] (512M, 11184810 elements allocated) @zalloc.c:3921",
     );
-    assert_eq!(
-        leak(&r),
-        (
-            Z,
-            Some("default.kalloc.48"),
-            Some(11_184_810),
-            Some(512 << 20)
-        )
-    );
+    assert_eq!(leak(&r), (Z, Some("default.kalloc.48"), Some(11_184_810), Some(512 << 20)));
     // 12 (xnu-8019/8020): zalloc[kr].
     let r = one_line(
         "zalloc[3]: zone map exhausted while allocating from zone [data.kalloc.128], likely due to memory leak in zone [VM map entries] (1536M, 20132659 elements allocated) @zalloc.c:4100",
     );
-    assert_eq!(
-        leak(&r),
-        (
-            Z,
-            Some("VM map entries"),
-            Some(20_132_659),
-            Some(1536 << 20)
-        )
-    );
+    assert_eq!(leak(&r), (Z, Some("VM map entries"), Some(20_132_659), Some(1536 << 20)));
     // 13+ (xnu-8792+): pretty size with unit.
     let r = one_line(
         "zalloc[3]: zone map exhausted while allocating from zone [shared.kalloc.32], likely due to memory leak in zone [data.kalloc.1024] (20G, 21202480 elements allocated) @zalloc.c:4534",
     );
-    assert_eq!(
-        leak(&r),
-        (
-            Z,
-            Some("data.kalloc.1024"),
-            Some(21_202_480),
-            Some(20 << 30)
-        )
-    );
+    assert_eq!(leak(&r), (Z, Some("data.kalloc.1024"), Some(21_202_480), Some(20 << 30)));
     assert_eq!(r.leak_size.as_deref(), Some("20G"));
     // 13+: zba_populate, no sizes.
     let r = one_line(
@@ -586,18 +481,9 @@ fn other_classes() {
             "watchdog timeout: no checkins from watchdogd in 91 seconds (30 total checkins since monitoring last enabled)",
             PanicClass::Watchdog,
         ),
-        (
-            "userspace watchdog timeout: no successful checkins from WindowServer",
-            PanicClass::Watchdog,
-        ),
-        (
-            "Kernel trap at 0xffffff7f8a2b3c4d, type 13=general protection, registers:",
-            PanicClass::Trap,
-        ),
-        (
-            "Kernel data abort. at pc 0xfffffe002c44cd9c, lr 0x5ff0fe002c25484c",
-            PanicClass::Trap,
-        ),
+        ("userspace watchdog timeout: no successful checkins from WindowServer", PanicClass::Watchdog),
+        ("Kernel trap at 0xffffff7f8a2b3c4d, type 13=general protection, registers:", PanicClass::Trap),
+        ("Kernel data abort. at pc 0xfffffe002c44cd9c, lr 0x5ff0fe002c25484c", PanicClass::Trap),
         (
             "\"a freed zone element has been modified in zone kalloc.64: expected 0xdeadbeef but found 0x0\"@/x/zalloc.c:1",
             PanicClass::ZoneCorruption,
@@ -606,10 +492,7 @@ fn other_classes() {
             "[data.kalloc.32]: element modified after free (off:0, val:0x1, sz:32, ptr:0x2) @zalloc.c:1",
             PanicClass::ZoneCorruption,
         ),
-        (
-            "\"IOGMD: not wired for the IODMACommand\"@/x/IOMemoryDescriptor.cpp:2337",
-            PanicClass::Other,
-        ),
+        ("\"IOGMD: not wired for the IODMACommand\"@/x/IOMemoryDescriptor.cpp:2337", PanicClass::Other),
     ];
     for (msg, class) in cases {
         assert_eq!(one_line(msg).panic_class, class, "{msg}");
@@ -633,10 +516,7 @@ fn json_arm_form() {
         "macOSPanicString": "not yet set",
         "panicString": "panic(cpu 0 caller 0xfffffe001f094a8c): Kernel data abort. at pc 0x1, lr 0x2 @arm_vm_init.c:1\nPanicked task 0xfffffe3000b3eb28: 44594 pages, 26 threads: pid 2469: Finder\nlast started kext at 123: com.example.driver\t1.0 (addr 0xfffffe0000000000, size 4096)\nloaded kexts:\ncom.example.driver\t1.0\ncom.apple.iokit.IOPCIFamily\t2.9\n",
     });
-    let text = format!(
-        "{header}\n{}\n",
-        serde_json::to_string_pretty(&body).unwrap()
-    );
+    let text = format!("{header}\n{}\n", serde_json::to_string_pretty(&body).unwrap());
     let r = panic::parse(&text, "panic-full-2024.ips").unwrap();
     assert_eq!(r.format, PanicFormat::JsonArm);
     assert_eq!(r.build.as_deref(), Some("23F79"));
@@ -645,16 +525,9 @@ fn json_arm_form() {
     assert_eq!(r.panic_class, PanicClass::Trap);
     assert_eq!(r.process.as_deref(), Some("Finder"));
     assert_eq!(r.timestamp.as_deref(), Some("2024-05-01 10:00:00.00 +0200"));
-    assert_eq!(
-        r.last_loaded_kext.as_ref().unwrap().bundle_id,
-        "com.example.driver"
-    );
+    assert_eq!(r.last_loaded_kext.as_ref().unwrap().bundle_id, "com.example.driver");
     assert_eq!(r.loaded_kexts.len(), 2);
-    assert!(
-        r.kernel_version
-            .unwrap()
-            .starts_with("Darwin Kernel Version 23.5.0")
-    );
+    assert!(r.kernel_version.unwrap().starts_with("Darwin Kernel Version 23.5.0"));
 }
 
 #[test]
@@ -722,22 +595,12 @@ fn pn001_ties_19g73_to_the_known_leak() {
     assert_eq!(pn1.evidence["build"], "19G73");
     assert_eq!(pn1.evidence["current"], true);
     assert_eq!(pn1.evidence["known_issue"], "catalina-10.15.6-zone-leak");
-    assert!(
-        pn1.message.contains("catalina-10.15.6-zone-leak"),
-        "{}",
-        pn1.message
-    );
+    assert!(pn1.message.contains("catalina-10.15.6-zone-leak"), "{}", pn1.message);
     assert!(pn1.remedy.contains("19G2021"), "{}", pn1.remedy);
     let pn2 = &f[1];
     assert_eq!(pn2.severity, Severity::Warning);
-    assert_eq!(
-        pn2.evidence["kexts"][0]["bundle_id"],
-        "com.vmware.kext.vmx86"
-    );
-    assert_eq!(
-        pn2.evidence["kexts"][0]["uuid"],
-        "AAAAAAAA-BBBB-CCCC-DDDD-EEEEEEEEEEEE"
-    );
+    assert_eq!(pn2.evidence["kexts"][0]["bundle_id"], "com.vmware.kext.vmx86");
+    assert_eq!(pn2.evidence["kexts"][0]["uuid"], "AAAAAAAA-BBBB-CCCC-DDDD-EEEEEEEEEEEE");
     assert!(pn2.remedy.contains("vendor"));
 }
 
@@ -746,14 +609,7 @@ fn pn003_marks_history_without_lowering_severity() {
     let r = panic::parse(LEAK_19G73, "old.panic").unwrap();
     let f = panic::findings(std::slice::from_ref(&r), Some("19G2021"));
     let got: Vec<(&str, Severity)> = f.iter().map(|x| (x.code, x.severity)).collect();
-    assert_eq!(
-        got,
-        [
-            ("PN001", Severity::Error),
-            ("PN002", Severity::Warning),
-            ("PN003", Severity::Info)
-        ]
-    );
+    assert_eq!(got, [("PN001", Severity::Error), ("PN002", Severity::Warning), ("PN003", Severity::Info)]);
     for x in &f[..2] {
         assert_eq!(x.evidence["current"], false, "{}", x.code);
         assert!(x.message.contains("from an earlier build"), "{}", x.message);
@@ -821,9 +677,7 @@ fn json_shape() {
     let kk: Vec<&str> = k.keys().map(String::as_str).collect();
     assert_eq!(kk, ["bundle_id", "version", "uuid", "third_party"]);
     let finding = v["findings"][0].as_object().unwrap();
-    for key in [
-        "code", "severity", "subject", "message", "evidence", "remedy",
-    ] {
+    for key in ["code", "severity", "subject", "message", "evidence", "remedy"] {
         assert!(finding.contains_key(key), "{key}");
     }
     assert_eq!(v["findings"][0]["severity"], "error");
@@ -831,16 +685,17 @@ fn json_shape() {
     let v = panic::to_json(&[other], &[]);
     let last = v["reports"][0]["last_loaded_kext"].as_object().unwrap();
     assert!(last.contains_key("bundle_id") && last.contains_key("version"));
-    assert_eq!(
-        v["reports"][0]["loaded_kexts"][0]["version"],
-        "14.0.1 45154"
-    );
+    assert_eq!(v["reports"][0]["loaded_kexts"][0]["version"], "14.0.1 45154");
 }
 
 #[test]
 fn text_output_fits_80_columns() {
     let reports = vec![
-        panic::parse(LEAK_19G73, "/Library/Logs/DiagnosticReports/Kernel_2020-08-10-101010_Some-Very-Long-Host-Name-That-Goes-On.panic").unwrap(),
+        panic::parse(
+            LEAK_19G73,
+            "/Library/Logs/DiagnosticReports/Kernel_2020-08-10-101010_Some-Very-Long-Host-Name-That-Goes-On.panic",
+        )
+        .unwrap(),
         panic::parse(INTEL_COMPACT, "b.panic").unwrap(),
     ];
     let f = panic::findings(&reports, Some("19G2021"));
@@ -875,8 +730,7 @@ fn touch(dir: &Path, name: &str, age_secs: u64) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, "panic(cpu 0 caller 0x1): x\n").unwrap();
     let f = std::fs::File::options().write(true).open(&p).unwrap();
-    f.set_modified(SystemTime::now() - Duration::from_secs(age_secs))
-        .unwrap();
+    f.set_modified(SystemTime::now() - Duration::from_secs(age_secs)).unwrap();
     p
 }
 
@@ -893,29 +747,19 @@ fn find_reports_newest_first() {
     touch(d, "Safari_2022-01-01.ips", 10);
     touch(d, "notes.txt", 10);
     std::fs::create_dir(d.join("Retired")).unwrap();
-    touch(
-        &d.join("Retired"),
-        "Kernel_2018-01-01-000000_mac.panic",
-        4000,
-    );
+    touch(&d.join("Retired"), "Kernel_2018-01-01-000000_mac.panic", 4000);
     std::fs::create_dir(d.join("dir.panic")).unwrap();
     let secret = touch(outside.path(), "secret.panic", 1);
     #[cfg(unix)]
     {
         std::os::unix::fs::symlink(&secret, d.join("escape.panic")).unwrap();
-        std::os::unix::fs::symlink(d.join("kernel.panic.txt"), d.join("Kernel_link.panic"))
-            .unwrap();
+        std::os::unix::fs::symlink(d.join("kernel.panic.txt"), d.join("Kernel_link.panic")).unwrap();
     }
     let names = |v: Vec<PathBuf>| -> Vec<String> {
-        v.iter()
-            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
-            .collect()
+        v.iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect()
     };
     let got = names(panic::find_reports(d, 100));
-    let mut want = vec![
-        "panic-full-2022-05-05-101010.0002.panic",
-        "panic-full-2022-05-05-101010.0001.ips",
-    ];
+    let mut want = vec!["panic-full-2022-05-05-101010.0002.panic", "panic-full-2022-05-05-101010.0001.ips"];
     if cfg!(unix) {
         // Inside the folder: followed (it has the target's mtime).
         want.push("kernel.panic.txt");

@@ -15,20 +15,11 @@ fn manifest(root: &Path) -> Manifest {
     for e in walkdir::WalkDir::new(root).follow_links(false) {
         let e = e.unwrap();
         let meta = std::fs::symlink_metadata(e.path()).unwrap();
-        let hash = if meta.is_file() {
-            kcheck::cache::sha256_hex(&std::fs::read(e.path()).unwrap())
-        } else {
-            String::new()
-        };
+        let hash =
+            if meta.is_file() { kcheck::cache::sha256_hex(&std::fs::read(e.path()).unwrap()) } else { String::new() };
         m.insert(
             e.path().strip_prefix(root).unwrap().to_path_buf(),
-            (
-                meta.len(),
-                meta.mode(),
-                meta.mtime(),
-                meta.mtime_nsec(),
-                hash,
-            ),
+            (meta.len(), meta.mode(), meta.mtime(), meta.mtime_nsec(), hash),
         );
     }
     m
@@ -48,8 +39,7 @@ fn copy_tree(from: &Path, to: &Path) {
 
 #[test]
 fn no_command_changes_the_root_it_reads() {
-    let src =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/roots/demo-10.15.0-pending-shove");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/roots/demo-10.15.0-pending-shove");
     let dir = tempfile::tempdir().unwrap();
     copy_tree(&src, dir.path());
     let sys = dir.path().join("Macintosh HD");
@@ -67,28 +57,14 @@ fn no_command_changes_the_root_it_reads() {
             "--data-root".as_ref(),
             data.as_os_str(),
         ],
-        vec![
-            "verify".as_ref(),
-            "--format".as_ref(),
-            "jsonl".as_ref(),
-            "--root".as_ref(),
-            sys.as_os_str(),
-        ],
+        vec!["verify".as_ref(), "--format".as_ref(), "jsonl".as_ref(), "--root".as_ref(), sys.as_os_str()],
         vec!["info".as_ref(), boot.as_os_str()],
         vec!["kexts".as_ref(), "--json".as_ref(), boot.as_os_str()],
         vec!["diff".as_ref(), boot.as_os_str(), staged.as_os_str()],
     ];
     for args in runs {
-        let out = Command::cargo_bin("kcheck")
-            .unwrap()
-            .args(&args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.code().unwrap() <= 2,
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let out = Command::cargo_bin("kcheck").unwrap().args(&args).output().unwrap();
+        assert!(out.status.code().unwrap() <= 2, "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
     }
     let after = manifest(dir.path());
     assert_eq!(before, after, "kcheck changed the tree it inspected");

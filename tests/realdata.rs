@@ -22,10 +22,7 @@ fn realdata() -> Option<PathBuf> {
 }
 
 fn open(p: &Path, arch: Option<&str>) -> CacheInfo {
-    let opts = OpenOptions {
-        arch: arch.map(str::to_string),
-        hash: true,
-    };
+    let opts = OpenOptions { arch: arch.map(str::to_string), hash: true };
     cache::open(p, &opts).unwrap_or_else(|e| panic!("{e}"))
 }
 
@@ -39,39 +36,20 @@ const PYIMG4_PAYLOAD: &str = "BBC894E6-E4F6-3F6D-927A-7419128B9DA3";
 fn real_kext_executables() {
     let Some(rd) = realdata() else { return };
     let b = rd.join("kext_bundles");
-    let x86 = open(
-        &b.join("IOKitTest-x86_64.kext/Contents/MacOS/IOKitTest"),
-        None,
-    );
-    assert_eq!(
-        (x86.layers.clone(), x86.arch.clone()),
-        (vec!["mach-o/kext".to_string()], "x86_64".to_string())
-    );
+    let x86 = open(&b.join("IOKitTest-x86_64.kext/Contents/MacOS/IOKitTest"), None);
+    assert_eq!((x86.layers.clone(), x86.arch.clone()), (vec!["mach-o/kext".to_string()], "x86_64".to_string()));
     assert_eq!(x86.uuid.as_deref(), Some(IOKITTEST_X86));
     assert_eq!(x86.kind, CacheKind::MachO);
 
-    let arm = open(
-        &b.join("IOKitTest-arm64e.kext/Contents/MacOS/IOKitTest"),
-        None,
-    );
+    let arm = open(&b.join("IOKitTest-arm64e.kext/Contents/MacOS/IOKitTest"), None);
     assert_eq!(arm.arch, "arm64e");
     assert_eq!(arm.uuid.as_deref(), Some(IOKITTEST_ARM64E));
 
     let fat_path = b.join("IOKitTest-fat-arm64-x86_64.kext/Contents/MacOS/IOKitTest");
     let fat = open(&fat_path, None);
     assert_eq!(fat.layers, ["fat[x86_64]", "mach-o/kext"]);
-    let slices: Vec<_> = fat
-        .slices
-        .iter()
-        .map(|s| (s.arch.as_str(), s.uuid.as_deref()))
-        .collect();
-    assert_eq!(
-        slices,
-        [
-            ("x86_64", Some(IOKITTEST_X86)),
-            ("arm64", Some(IOKITTEST_FAT_ARM64))
-        ]
-    );
+    let slices: Vec<_> = fat.slices.iter().map(|s| (s.arch.as_str(), s.uuid.as_deref())).collect();
+    assert_eq!(slices, [("x86_64", Some(IOKITTEST_X86)), ("arm64", Some(IOKITTEST_FAT_ARM64))]);
     let fat_arm = open(&fat_path, Some("arm64"));
     assert_eq!(fat_arm.layers, ["fat[arm64]", "mach-o/kext"]);
     assert_eq!(fat_arm.uuid.as_deref(), Some(IOKITTEST_FAT_ARM64));
@@ -85,9 +63,7 @@ fn real_kext_executables() {
 fn real_im4p_and_img4_layers() {
     let Some(rd) = realdata() else { return };
     let d = rd.join("img4");
-    let payload_len = std::fs::metadata(d.join("pyimg4-test_payload.bin"))
-        .unwrap()
-        .len();
+    let payload_len = std::fs::metadata(d.join("pyimg4-test_payload.bin")).unwrap().len();
     let im4p = open(&d.join("pyimg4-IM4P.bin"), None);
     assert_eq!(im4p.layers, ["im4p[test]", "mach-o/execute"]);
     assert_eq!(im4p.image_size, payload_len);
@@ -99,10 +75,7 @@ fn real_im4p_and_img4_layers() {
     for name in ["pyimg4-IM4M.bin", "pyimg4-IM4R.bin"] {
         let err = cache::open(&d.join(name), &OpenOptions::default()).unwrap_err();
         let text = err.to_string();
-        assert!(
-            text.contains("not IM4P or IMG4") && text.contains("at offset 0x"),
-            "{text}"
-        );
+        assert!(text.contains("not IM4P or IMG4") && text.contains("at offset 0x"), "{text}");
         assert_eq!(err.exit_code(), 65);
     }
 }
@@ -121,48 +94,21 @@ fn real_kext_executables_linked_into_synthetic_caches() {
         k
     };
     let x86 = vec![
-        real(
-            "IOKitTest-x86_64.kext/Contents/MacOS/IOKitTest",
-            "com.mycompany.driver",
-        ),
-        real(
-            "IOAudioFamily-300.6.1.macho",
-            "com.apple.iokit.IOAudioFamily",
-        ),
+        real("IOKitTest-x86_64.kext/Contents/MacOS/IOKitTest", "com.mycompany.driver"),
+        real("IOAudioFamily-300.6.1.macho", "com.apple.iokit.IOAudioFamily"),
     ];
     let plk = synth::prelinked_kernel(&synth::catalina_kernel(), &x86, Arch::X86_64, [9; 16]);
     let file = synth::fat(&[(Arch::X86_64, &synth::comp(Comp::Lzvn, &plk))], true);
     let c = cache::analyze(&file, None).unwrap();
-    let uuid = |id: &str| {
-        c.kexts
-            .iter()
-            .find(|k| k.bundle_id == id)
-            .and_then(|k| k.uuid.clone())
-    };
+    let uuid = |id: &str| c.kexts.iter().find(|k| k.bundle_id == id).and_then(|k| k.uuid.clone());
     assert_eq!(uuid("com.mycompany.driver").as_deref(), Some(IOKITTEST_X86));
-    assert_eq!(
-        uuid("com.apple.iokit.IOAudioFamily").as_deref(),
-        Some(IOAUDIOFAMILY)
-    );
+    assert_eq!(uuid("com.apple.iokit.IOAudioFamily").as_deref(), Some(IOAUDIOFAMILY));
 
-    let arm = vec![real(
-        "IOKitTest-arm64e.kext/Contents/MacOS/IOKitTest",
-        "com.mycompany.driver",
-    )];
-    let kc = synth::kernel_collection(
-        Some(&synth::arm_kernel()),
-        &arm,
-        Arch::Arm64e,
-        [5; 16],
-        None,
-    );
+    let arm = vec![real("IOKitTest-arm64e.kext/Contents/MacOS/IOKitTest", "com.mycompany.driver")];
+    let kc = synth::kernel_collection(Some(&synth::arm_kernel()), &arm, Arch::Arm64e, [5; 16], None);
     let file = synth::im4p(&kc, synth::Im4pComp::Lzfse, "real");
     let c = cache::analyze(&file, None).unwrap();
-    let k = c
-        .kexts
-        .iter()
-        .find(|k| k.bundle_id == "com.mycompany.driver")
-        .unwrap();
+    let k = c.kexts.iter().find(|k| k.bundle_id == "com.mycompany.driver").unwrap();
     assert_eq!(k.uuid.as_deref(), Some(IOKITTEST_ARM64E));
     assert_eq!(c.kernel.uuid, Some(format_uuid(&synth::arm_kernel().uuid)));
 }

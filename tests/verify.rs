@@ -18,20 +18,12 @@ fn roots_dir() -> PathBuf {
 
 fn root_of(spec: &synth_roots::RootSpec) -> PathBuf {
     let top = roots_dir().join(spec.name);
-    if spec.split {
-        top.join("Macintosh HD")
-    } else {
-        top
-    }
+    if spec.split { top.join("Macintosh HD") } else { top }
 }
 
 fn codes(root: &Path, sip: Sip) -> (Vec<&'static str>, Verdict) {
-    let r = verify(&VerifyOptions {
-        root: root.to_path_buf(),
-        data_root: None,
-        sip,
-    })
-    .unwrap_or_else(|e| panic!("{}: {e}", root.display()));
+    let r = verify(&VerifyOptions { root: root.to_path_buf(), data_root: None, sip })
+        .unwrap_or_else(|e| panic!("{}: {e}", root.display()));
     let mut c: Vec<&'static str> = r.findings.iter().map(|f| f.code).collect();
     c.sort();
     c.dedup();
@@ -48,20 +40,14 @@ fn every_fixture_root_gives_exactly_its_codes() {
         if got != want {
             failures.push(format!("{}: got {got:?}, want {want:?}", spec.name));
         }
-        let worst = want
-            .iter()
-            .map(|c| kcheck::findings::default_severity(c))
-            .max();
+        let worst = want.iter().map(|c| kcheck::findings::default_severity(c)).max();
         let expected_verdict = match worst {
             Some(kcheck::findings::Severity::Error) => Verdict::Broken,
             Some(kcheck::findings::Severity::Warning) => Verdict::Attention,
             _ => Verdict::Healthy,
         };
         if verdict != expected_verdict {
-            failures.push(format!(
-                "{}: verdict {verdict:?}, want {expected_verdict:?}",
-                spec.name
-            ));
+            failures.push(format!("{}: verdict {verdict:?}, want {expected_verdict:?}", spec.name));
         }
     }
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
@@ -69,44 +55,27 @@ fn every_fixture_root_gives_exactly_its_codes() {
 
 #[test]
 fn every_verify_code_of_the_three_eras_has_a_fixture() {
-    let covered: Vec<&str> = synth_roots::roots()
-        .iter()
-        .flat_map(|r| r.expect.iter().copied())
-        .collect();
+    let covered: Vec<&str> = synth_roots::roots().iter().flat_map(|r| r.expect.iter().copied()).collect();
     // ST006 and KN002 need the live probes of `verify --live`; ZN/PN come from logs.
     for (code, _, _) in kcheck::findings::CATALOGUE {
         let live_or_logs = ["ST006", "KN002"].contains(code)
             || code.starts_with("ZN")
             || code.starts_with("PN")
             || code.starts_with("LD");
-        assert!(
-            live_or_logs || covered.contains(code),
-            "no fixture root produces {code}"
-        );
+        assert!(live_or_logs || covered.contains(code), "no fixture root produces {code}");
     }
 }
 
 #[test]
 fn healthy_roots_of_every_era_are_clean() {
-    for (name, era) in [
-        ("healthy-10.14", "prelinked"),
-        ("healthy-10.15", "prelinked-staged"),
-        ("healthy-11", "kernel-collections"),
-    ] {
-        let r = verify(&VerifyOptions {
-            root: roots_dir().join(name),
-            data_root: None,
-            sip: Sip::Enabled,
-        })
-        .unwrap();
+    for (name, era) in
+        [("healthy-10.14", "prelinked"), ("healthy-10.15", "prelinked-staged"), ("healthy-11", "kernel-collections")]
+    {
+        let r = verify(&VerifyOptions { root: roots_dir().join(name), data_root: None, sip: Sip::Enabled }).unwrap();
         assert!(r.findings.is_empty(), "{name}: {:?}", r.findings);
         assert_eq!(r.verdict, Verdict::Healthy);
         assert_eq!(r.facts.system.era.as_str(), era);
-        assert!(
-            r.facts.installed.kexts.len() >= 6,
-            "{name}: {:?}",
-            r.facts.installed
-        );
+        assert!(r.facts.installed.kexts.len() >= 6, "{name}: {:?}", r.facts.installed);
     }
 }
 
@@ -121,28 +90,16 @@ fn sip_disabled_means_the_catalina_copy_will_happen() {
 #[test]
 fn the_demo_tells_the_catalina_story() {
     let root = roots_dir().join("demo-10.15.0-pending-shove/Macintosh HD");
-    let out = Command::cargo_bin("kcheck")
-        .unwrap()
-        .arg("verify")
-        .arg("--root")
-        .arg(&root)
-        .output()
-        .unwrap();
+    let out = Command::cargo_bin("kcheck").unwrap().arg("verify").arg("--root").arg(&root).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let text = String::from_utf8(out.stdout).unwrap();
     // Everything but the two lines naming the (arbitrarily long) volume
     // paths fits in 80 columns.
-    for line in text
-        .lines()
-        .filter(|l| !l.starts_with("kcheck verify:") && !l.starts_with("data volume:"))
-    {
+    for line in text.lines().filter(|l| !l.starts_with("kcheck verify:") && !l.starts_with("data volume:")) {
         assert!(line.chars().count() <= 80, "line over 80 columns: {line:?}");
     }
     assert!(text.contains("data volume:   "), "{text}");
-    assert!(
-        text.contains("Macintosh HD - Data"),
-        "the sibling data volume is found: {text}"
-    );
+    assert!(text.contains("Macintosh HD - Data"), "the sibling data volume is found: {text}");
     assert!(text.contains("system:        Mac OS X 10.15 (19A583), era prelinked-staged"));
     assert!(text.contains("SIP:           unknown (assumed enabled, the default)"));
     assert!(text.contains("BROKEN: the next boot will not run the kexts you think are installed."));
@@ -159,12 +116,7 @@ fn the_demo_tells_the_catalina_story() {
 #[test]
 fn verify_json_has_the_design_shape() {
     let root = roots_dir().join("demo-10.15.0-pending-shove/Macintosh HD");
-    let out = Command::cargo_bin("kcheck")
-        .unwrap()
-        .args(["verify", "--json", "--root"])
-        .arg(&root)
-        .output()
-        .unwrap();
+    let out = Command::cargo_bin("kcheck").unwrap().args(["verify", "--json", "--root"]).arg(&root).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["tool"]["name"], "kcheck");
@@ -177,45 +129,25 @@ fn verify_json_has_the_design_shape() {
     assert_eq!(caches[0]["role"], "boot");
     assert_eq!(caches[1]["role"], "staged");
     for c in caches {
-        for key in [
-            "role",
-            "path",
-            "sha256",
-            "layers",
-            "kernel_version",
-            "kernel_uuid",
-            "kc_id",
-            "kext_count",
-        ] {
+        for key in ["role", "path", "sha256", "layers", "kernel_version", "kernel_uuid", "kc_id", "kext_count"] {
             assert!(c.get(key).is_some(), "{key} missing in {c}");
         }
-        assert_eq!(
-            c["layers"],
-            serde_json::json!(["fat[x86_64]", "comp/lzvn", "mach-o/execute"])
-        );
+        assert_eq!(c["layers"], serde_json::json!(["fat[x86_64]", "comp/lzvn", "mach-o/execute"]));
     }
     assert_ne!(caches[0]["kc_id"], caches[1]["kc_id"]);
     let findings = v["findings"].as_array().unwrap();
     assert_eq!(findings[0]["code"], "ST003");
     for f in findings {
-        for key in [
-            "code", "severity", "subject", "message", "evidence", "remedy",
-        ] {
+        for key in ["code", "severity", "subject", "message", "evidence", "remedy"] {
             assert!(f.get(key).is_some(), "{key} missing in {f}");
         }
         assert!(f["evidence"].is_object());
         assert!(!f["remedy"].as_str().unwrap().is_empty());
     }
     let remedy = findings[0]["remedy"].as_str().unwrap();
-    let system_ext = format!(
-        "`touch -c \"{}/System/Library/Extensions\"`",
-        root.display()
-    );
+    let system_ext = format!("`touch -c \"{}/System/Library/Extensions\"`", root.display());
     assert!(remedy.contains(&system_ext), "{remedy}");
-    assert!(
-        remedy.contains("go back to com.example.driver.FooNet version 1.2.3"),
-        "{remedy}"
-    );
+    assert!(remedy.contains("go back to com.example.driver.FooNet version 1.2.3"), "{remedy}");
     let kx = findings.iter().find(|f| f["code"] == "KX002").unwrap();
     assert_eq!(kx["evidence"]["disk_version"], "1.3.0");
     assert_eq!(kx["evidence"]["boot_version"], "1.2.3");
@@ -227,11 +159,8 @@ fn verify_json_has_the_design_shape() {
         .arg(&root)
         .output()
         .unwrap();
-    let lines: Vec<Value> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines: Vec<Value> =
+        String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(lines.len(), findings.len());
     assert_eq!(lines[0]["code"], "ST003");
 }
@@ -287,30 +216,17 @@ fn committed_roots_are_what_the_generator_writes() {
             .into_iter()
             .map(|e| e.unwrap())
             .filter(|e| e.file_type().is_file())
-            .map(|e| {
-                (
-                    e.path().strip_prefix(base).unwrap().to_path_buf(),
-                    std::fs::read(e.path()).unwrap(),
-                )
-            })
+            .map(|e| (e.path().strip_prefix(base).unwrap().to_path_buf(), std::fs::read(e.path()).unwrap()))
             .collect();
         v.sort();
         v
     };
     let generated = list(dir.path());
     let committed = list(&roots_dir());
-    assert_eq!(
-        generated.len(),
-        committed.len(),
-        "run `cargo run --example gen_fixtures`"
-    );
+    assert_eq!(generated.len(), committed.len(), "run `cargo run --example gen_fixtures`");
     for (g, c) in generated.iter().zip(&committed) {
         assert_eq!(g.0, c.0);
-        assert!(
-            g.1 == c.1,
-            "{} differs: run `cargo run --example gen_fixtures`",
-            g.0.display()
-        );
+        assert!(g.1 == c.1, "{} differs: run `cargo run --example gen_fixtures`", g.0.display());
     }
 }
 
@@ -335,12 +251,7 @@ fn scratch_root(name: &str) -> tempfile::TempDir {
 }
 
 fn kcheck_verify(root: &Path) -> assert_cmd::assert::Assert {
-    Command::cargo_bin("kcheck")
-        .unwrap()
-        .arg("verify")
-        .arg("--root")
-        .arg(root)
-        .assert()
+    Command::cargo_bin("kcheck").unwrap().arg("verify").arg("--root").arg(root).assert()
 }
 
 #[test]
@@ -350,41 +261,29 @@ fn not_a_macos_root_is_a_clear_error() {
         predicate::str::contains("not a macOS system root")
             .and(predicate::str::contains("SystemVersion.plist is missing")),
     );
-    kcheck_verify(Path::new("/nonexistent/root"))
-        .code(66)
-        .stderr(predicate::str::contains("no such file"));
+    kcheck_verify(Path::new("/nonexistent/root")).code(66).stderr(predicate::str::contains("no such file"));
 }
 
 #[test]
 fn malformed_system_version_plist() {
     let dir = scratch_root("healthy-10.14");
-    let p = dir
-        .path()
-        .join("System/Library/CoreServices/SystemVersion.plist");
+    let p = dir.path().join("System/Library/CoreServices/SystemVersion.plist");
     std::fs::write(&p, b"<plist><dict><key>ProductVersion</key>").unwrap();
     kcheck_verify(dir.path())
         .code(65)
-        .stderr(predicate::str::contains(
-            "SystemVersion.plist: at offset 0x0: not a valid plist",
-        ));
+        .stderr(predicate::str::contains("SystemVersion.plist: at offset 0x0: not a valid plist"));
     std::fs::write(&p, b"<plist><dict><key>ProductVersion</key><string>banana</string><key>ProductBuildVersion</key><string>1</string></dict></plist>").unwrap();
-    kcheck_verify(dir.path())
-        .code(65)
-        .stderr(predicate::str::contains("is not a version number"));
+    kcheck_verify(dir.path()).code(65).stderr(predicate::str::contains("is not a version number"));
     // A directory where the file belongs.
     std::fs::remove_file(&p).unwrap();
     std::fs::create_dir(&p).unwrap();
-    kcheck_verify(dir.path())
-        .code(65)
-        .stderr(predicate::str::contains("is a directory"));
+    kcheck_verify(dir.path()).code(65).stderr(predicate::str::contains("is a directory"));
 }
 
 #[test]
 fn a_directory_where_the_boot_cache_belongs_is_kc001() {
     let dir = scratch_root("healthy-10.14");
-    let p = dir
-        .path()
-        .join("System/Library/PrelinkedKernels/prelinkedkernel");
+    let p = dir.path().join("System/Library/PrelinkedKernels/prelinkedkernel");
     std::fs::remove_file(&p).unwrap();
     std::fs::create_dir(&p).unwrap();
     let (c, v) = codes(dir.path(), Sip::Unknown);
@@ -400,36 +299,17 @@ fn symlink_loops_and_escapes_never_hang_or_leave_the_root() {
     std::os::unix::fs::symlink("A.kext", ext.join("B.kext")).unwrap();
     std::os::unix::fs::symlink("/usr", ext.join("Escape.kext")).unwrap();
     // The boot cache itself a link out of the root.
-    let plk = dir
-        .path()
-        .join("System/Library/PrelinkedKernels/prelinkedkernel");
+    let plk = dir.path().join("System/Library/PrelinkedKernels/prelinkedkernel");
     std::fs::remove_file(&plk).unwrap();
     std::os::unix::fs::symlink("/etc/hostname", &plk).unwrap();
     let start = Instant::now();
-    let r = verify(&VerifyOptions {
-        root: dir.path().to_path_buf(),
-        data_root: None,
-        sip: Sip::Unknown,
-    })
-    .unwrap();
+    let r = verify(&VerifyOptions { root: dir.path().to_path_buf(), data_root: None, sip: Sip::Unknown }).unwrap();
     assert!(start.elapsed() < Duration::from_secs(5));
-    let kx005: Vec<_> = r
-        .findings
-        .iter()
-        .filter(|f| f.code == "KX005")
-        .map(|f| f.subject.clone())
-        .collect();
+    let kx005: Vec<_> = r.findings.iter().filter(|f| f.code == "KX005").map(|f| f.subject.clone()).collect();
     for name in ["Loop.kext", "A.kext", "B.kext", "Escape.kext"] {
-        assert!(
-            kx005.iter().any(|s| s.ends_with(name)),
-            "{name} not reported: {kx005:?}"
-        );
+        assert!(kx005.iter().any(|s| s.ends_with(name)), "{name} not reported: {kx005:?}");
     }
-    let kc = r
-        .findings
-        .iter()
-        .find(|f| f.code == "KC001")
-        .expect("KC001 for a cache link leaving the root");
+    let kc = r.findings.iter().find(|f| f.code == "KC001").expect("KC001 for a cache link leaving the root");
     assert!(kc.message.contains("outside"), "{}", kc.message);
 }
 
@@ -446,12 +326,7 @@ fn unreadable_subtrees_and_huge_info_plists() {
     std::fs::create_dir_all(locked.join("Contents")).unwrap();
     std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o000)).unwrap();
     let start = Instant::now();
-    let r = verify(&VerifyOptions {
-        root: dir.path().to_path_buf(),
-        data_root: None,
-        sip: Sip::Unknown,
-    })
-    .unwrap();
+    let r = verify(&VerifyOptions { root: dir.path().to_path_buf(), data_root: None, sip: Sip::Unknown }).unwrap();
     std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o755)).unwrap();
     assert!(start.elapsed() < Duration::from_secs(5));
     let huge_f = r
@@ -461,10 +336,6 @@ fn unreadable_subtrees_and_huge_info_plists() {
         .expect("huge Info.plist reported");
     assert!(huge_f.message.contains("limit"), "{}", huge_f.message);
     if !nix::unistd::geteuid().is_root() {
-        assert!(
-            r.findings
-                .iter()
-                .any(|f| f.code == "KX005" && f.subject.ends_with("Locked.kext"))
-        );
+        assert!(r.findings.iter().any(|f| f.code == "KX005" && f.subject.ends_with("Locked.kext")));
     }
 }

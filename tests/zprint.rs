@@ -10,8 +10,7 @@ use std::time::Duration;
 use kcheck::error::Error;
 use kcheck::findings::{Finding, Severity};
 use kcheck::zprint::{
-    self, Thresholds, ZoneTable, growth_findings, parse, sample_findings, to_json, watch,
-    write_text,
+    self, Thresholds, ZoneTable, growth_findings, parse, sample_findings, to_json, watch, write_text,
 };
 use serde_json::{Value, json};
 
@@ -48,15 +47,7 @@ fn header(w: bool, t: bool) -> String {
 }
 
 /// One row laid out the way zprint prints it.
-fn row(
-    name: &str,
-    elem: u64,
-    cur_k: u64,
-    max_k: u64,
-    inuse: u64,
-    alloc_k: u64,
-    flags: &str,
-) -> String {
+fn row(name: &str, elem: u64, cur_k: u64, max_k: u64, inuse: u64, alloc_k: u64, flags: &str) -> String {
     let per = |k: u64| (k * 1024).checked_div(elem).unwrap_or(0);
     let alloc_count = per(alloc_k);
     format!(
@@ -69,16 +60,11 @@ fn row(
 }
 
 fn get<'a>(t: &'a ZoneTable, name: &str) -> &'a zprint::Zone {
-    t.zones
-        .iter()
-        .find(|z| z.name == name)
-        .unwrap_or_else(|| panic!("no zone {name} in {:?}", t.zones))
+    t.zones.iter().find(|z| z.name == name).unwrap_or_else(|| panic!("no zone {name} in {:?}", t.zones))
 }
 
 fn codes(f: &[Finding]) -> Vec<(&str, &str, Severity)> {
-    f.iter()
-        .map(|x| (x.code, x.subject.as_str(), x.severity))
-        .collect()
+    f.iter().map(|x| (x.code, x.subject.as_str(), x.severity)).collect()
 }
 
 // ---------------------------------------------------------------------------
@@ -102,11 +88,7 @@ const REAL: &[(&str, usize, &[Expect])] = &[
     (
         "writeup-mojave-era-zprint-kalloc-zones.txt",
         25,
-        &[
-            ("kalloc.16", 16, 17320, 1060838),
-            ("kalloc.576", 576, 188, 303),
-            ("kalloc.1024", 1024, 24048, 23699),
-        ],
+        &[("kalloc.16", 16, 17320, 1060838), ("kalloc.576", 576, 188, 303), ("kalloc.1024", 1024, 24048, 23699)],
     ),
 ];
 
@@ -132,10 +114,7 @@ fn real_samples_parse() {
         };
         assert_eq!(t.format, "columns", "{file}");
         assert_eq!(t.zones.len(), *rows, "{file}");
-        assert!(
-            t.zones.iter().all(|z| z.is_kalloc() && z.flags == "C"),
-            "{file}"
-        );
+        assert!(t.zones.iter().all(|z| z.is_kalloc() && z.flags == "C"), "{file}");
         for (name, elem, cur_k, inuse) in *expect {
             let z = get(&t, name);
             assert_eq!(z.elem_size, Some(*elem), "{file} {name}");
@@ -151,16 +130,9 @@ fn real_samples_parse() {
         // Line 1 is the shell command, 2-4 the header.
         assert_eq!(t.zones[0].line, 5);
         // A healthy Mac: nothing to report.
-        assert!(
-            sample_findings(&t, &Thresholds::default(), None).is_empty(),
-            "{file}"
-        );
+        assert!(sample_findings(&t, &Thresholds::default(), None).is_empty(), "{file}");
     }
-    assert!(
-        seen >= 2,
-        "expected the zprint samples in {}",
-        dir.display()
-    );
+    assert!(seen >= 2, "expected the zprint samples in {}", dir.display());
 }
 
 #[test]
@@ -183,10 +155,7 @@ fn real_sample_survives_damage() {
         let half = l[drop].len() / 2;
         l[drop] = &lines[drop][..half];
         if let Ok(t) = parse(&l.join("\n"))
-            && let Some(z) = t
-                .zones
-                .iter()
-                .find(|z| z.name == "kalloc.16" && z.line != drop + 1)
+            && let Some(z) = t.zones.iter().find(|z| z.name == "kalloc.16" && z.line != drop + 1)
         {
             assert_eq!(z.inuse, Some(1060838));
         }
@@ -213,23 +182,14 @@ fn default_layout_every_era_of_names() {
     assert_eq!(t.format, "columns");
     assert_eq!(t.zones.len(), 6);
     let z = get(&t, "vm.objects");
-    assert_eq!(
-        (z.elem_size, z.cur_bytes, z.inuse),
-        (Some(256), Some(56384 * KIB), Some(210000))
-    );
+    assert_eq!((z.elem_size, z.cur_bytes, z.inuse), (Some(256), Some(56384 * KIB), Some(210000)));
     assert!(!z.is_kalloc());
     assert_eq!(get(&t, "VM.map.entries").flags, "XC");
     let z = get(&t, "vm objects");
-    assert_eq!(
-        (z.elem_size, z.cur_bytes, z.flags.as_str()),
-        (Some(256), Some(100 * KIB), "")
-    );
+    assert_eq!((z.elem_size, z.cur_bytes, z.flags.as_str()), (Some(256), Some(100 * KIB), ""));
     let z = get(&t, "default.kalloc.48");
     assert!(z.is_kalloc());
-    assert_eq!(
-        (z.max_bytes, z.max_elements, z.inuse),
-        (None, None, Some(223454))
-    );
+    assert_eq!((z.max_bytes, z.max_elements, z.inuse), (None, None, Some(223454)));
     assert!(get(&t, "kalloc.type.var3.128").is_kalloc());
     let z = get(&t, "IOMachPort.IOServiceNot$");
     assert!(z.name_truncated);
@@ -271,10 +231,7 @@ fn total_allocs_layout_and_both() {
     );
     let t = parse(&text).unwrap();
     assert_eq!(t.format, "columns-t");
-    assert_eq!(
-        get(&t, "kalloc.48").total_allocated_bytes,
-        Some(83886080 * KIB)
-    );
+    assert_eq!(get(&t, "kalloc.48").total_allocated_bytes, Some(83886080 * KIB));
     assert_eq!(get(&t, "pipe.zone").total_allocated_bytes, Some(900));
     assert_eq!(get(&t, "pipe.zone").flags, "");
 
@@ -312,21 +269,10 @@ fn heap_prefixed_names_big_sur_on() {
     let t = parse(&bigsur_table()).unwrap();
     assert_eq!(t.zones.len(), 5);
     assert!(t.zones.iter().all(|z| !z.name.contains('[')));
-    let kalloc: Vec<&str> = t
-        .zones
-        .iter()
-        .filter(|z| z.is_kalloc())
-        .map(|z| z.name.as_str())
-        .collect();
-    assert_eq!(
-        kalloc,
-        ["default.kalloc.16", "data.kalloc.1024", "kext.kalloc.48"]
-    );
+    let kalloc: Vec<&str> = t.zones.iter().filter(|z| z.is_kalloc()).map(|z| z.name.as_str()).collect();
+    assert_eq!(kalloc, ["default.kalloc.16", "data.kalloc.1024", "kext.kalloc.48"]);
     let z = get(&t, "data.kalloc.1024");
-    assert_eq!(
-        (z.elem_size, z.cur_bytes, z.inuse),
-        (Some(1024), Some(24048 * KIB), Some(23699))
-    );
+    assert_eq!((z.elem_size, z.cur_bytes, z.inuse), (Some(1024), Some(24048 * KIB), Some(23699)));
 }
 
 fn redacted_table(kalloc48_inuse: u64) -> String {
@@ -346,10 +292,7 @@ fn redacted_view_of_13_3_on() {
     assert!(t.redacted);
     let z = get(&t, "kalloc.48");
     assert_eq!((z.elem_size, z.inuse), (Some(48), Some(223454)));
-    assert_eq!(
-        (z.cur_bytes, z.max_bytes, z.alloc_size, z.cur_elements),
-        (None, None, None, None)
-    );
+    assert_eq!((z.cur_bytes, z.max_bytes, z.alloc_size, z.cur_elements), (None, None, None, None));
     assert_eq!(z.bytes(), Some(223454 * 48));
     assert!(sample_findings(&t, &Thresholds::default(), None).is_empty());
     let j = to_json(&t, &[]);
@@ -378,24 +321,8 @@ vm objects zone:\n\tcur_size:    56384K bytes (225536 elements)\n\tmax_size:    
     assert_eq!(t.zones.len(), 2);
     let z = get(&t, "kalloc.16");
     assert_eq!(
-        (
-            z.elem_size,
-            z.cur_bytes,
-            z.cur_elements,
-            z.inuse,
-            z.alloc_size,
-            z.alloc_count,
-            z.flags.as_str()
-        ),
-        (
-            Some(16),
-            Some(17320 * KIB),
-            Some(1108480),
-            Some(1060838),
-            Some(4 * KIB),
-            Some(256),
-            "C"
-        )
+        (z.elem_size, z.cur_bytes, z.cur_elements, z.inuse, z.alloc_size, z.alloc_count, z.flags.as_str()),
+        (Some(16), Some(17320 * KIB), Some(1108480), Some(1060838), Some(4 * KIB), Some(256), "C")
     );
     let z = get(&t, "vm objects");
     assert_eq!((z.inuse, z.flags.as_str()), (Some(210000), "XC"));
@@ -426,10 +353,7 @@ fn errors_name_line_and_offset() {
     for (text, needle) in [
         ("", "no zprint zone table"),
         ("total 12\nsomething else\n", "no zprint zone table"),
-        (
-            "zprint: mach_memory_info: (os/kern) protection failure (try running as root)\n",
-            "try running as root",
-        ),
+        ("zprint: mach_memory_info: (os/kern) protection failure (try running as root)\n", "try running as root"),
     ] {
         let e = parse(text).unwrap_err();
         assert_eq!(e.layer, "zprint");
@@ -442,22 +366,13 @@ kalloc.48   48   10868K   13301K   23l850   283754   223454   4K   85  C\n",
         header(false, false)
     );
     let e = parse(&text).unwrap_err();
-    assert!(
-        e.message.starts_with("line 5:") && e.message.contains("23l850"),
-        "{e}"
-    );
+    assert!(e.message.starts_with("line 5:") && e.message.contains("23l850"), "{e}");
     assert_eq!(e.offset, text.find("kalloc.48").unwrap() as u64);
     // A count column with a unit is damaged, not a layout.
-    let text = format!(
-        "{}kalloc.48   48   10868K   13301K   231850K   283754   223454   4K   85  C\n",
-        header(false, false)
-    );
+    let text =
+        format!("{}kalloc.48   48   10868K   13301K   231850K   283754   223454   4K   85  C\n", header(false, false));
     let e = parse(&text).unwrap_err();
-    assert!(
-        e.message
-            .contains("`231850K` does not fit the `cur #elts` column"),
-        "{e}"
-    );
+    assert!(e.message.contains("`231850K` does not fit the `cur #elts` column"), "{e}");
     // Words between numbers on a line that does not start like a zone row
     // (a stray wired-memory line when the dashes were filtered out): skipped.
     let text = format!(
@@ -502,15 +417,9 @@ fn leak_on_19g73_is_an_error_tied_to_the_known_issue() {
     assert_eq!(x.evidence["total_bytes"], json!(total));
     let share = x.evidence["share"].as_f64().unwrap();
     let exact = (2_929_688 * KIB) as f64 / total as f64;
-    assert!(
-        (share - exact).abs() < 0.0005 && (share * 1000.0).fract() == 0.0,
-        "{share}"
-    );
+    assert!((share - exact).abs() < 0.0005 && (share * 1000.0).fract() == 0.0, "{share}");
     assert_eq!(x.evidence["build"], json!("19G73"));
-    assert_eq!(
-        x.evidence["known_issue"],
-        json!("catalina-10.15.6-zone-leak")
-    );
+    assert_eq!(x.evidence["known_issue"], json!("catalina-10.15.6-zone-leak"));
     assert!(x.message.contains("19G73"), "{}", x.message);
     assert!(x.remedy.contains("19G2021"), "{}", x.remedy);
 
@@ -535,16 +444,10 @@ fn share_rules_warning_error_and_floor() {
     };
     let th = Thresholds::default();
     let t = parse(&table(150 * 1024, 874 * 1024)).unwrap();
-    assert_eq!(
-        codes(&sample_findings(&t, &th, None)),
-        [("ZN001", "kalloc.64", Severity::Warning)]
-    );
+    assert_eq!(codes(&sample_findings(&t, &th, None)), [("ZN001", "kalloc.64", Severity::Warning)]);
     // 30 %: an error.
     let t = parse(&table(300 * 1024, 700 * 1024)).unwrap();
-    assert_eq!(
-        codes(&sample_findings(&t, &th, None)),
-        [("ZN001", "kalloc.64", Severity::Error)]
-    );
+    assert_eq!(codes(&sample_findings(&t, &th, None)), [("ZN001", "kalloc.64", Severity::Error)]);
     // 60 % but only 30 MiB: under the floor, quiet.
     let t = parse(&table(30 * 1024, 20 * 1024)).unwrap();
     assert!(sample_findings(&t, &th, None).is_empty());
@@ -573,27 +476,12 @@ fn redacted_leak_is_still_flagged_by_element_count() {
     assert_eq!(x.evidence["inuse"], json!(20_000_000));
     assert_eq!(x.evidence["redacted"], json!(true));
     assert_eq!(x.evidence["estimated_bytes"], json!(20_000_000u64 * 48));
-    assert!(
-        x.message.contains("redacted") && x.message.contains("sudo zprint"),
-        "{}",
-        x.message
-    );
-    assert!(
-        x.message.contains("more than 10000000 elements"),
-        "{}",
-        x.message
-    );
+    assert!(x.message.contains("redacted") && x.message.contains("sudo zprint"), "{}", x.message);
+    assert!(x.message.contains("more than 10000000 elements"), "{}", x.message);
 
     // Even with the share rule out of reach, the count alone is an error.
-    let th = Thresholds {
-        share_warn: 2.0,
-        share_error: 2.0,
-        ..Thresholds::default()
-    };
-    assert_eq!(
-        codes(&sample_findings(&t, &th, None)),
-        [("ZN001", "kalloc.48", Severity::Error)]
-    );
+    let th = Thresholds { share_warn: 2.0, share_error: 2.0, ..Thresholds::default() };
+    assert_eq!(codes(&sample_findings(&t, &th, None)), [("ZN001", "kalloc.48", Severity::Error)]);
 }
 
 // ---------------------------------------------------------------------------
@@ -608,15 +496,7 @@ fn growth_sample(i: u64) -> String {
         "{}{}\n{}\n{}\n{}\n",
         header(false, false),
         row("kalloc.16", 16, 1024, 2048, 60_000 + 10 * i, 4, "C"),
-        row(
-            "kalloc.48",
-            48,
-            262_144 + 16_384 * i,
-            524_288,
-            5_000_000 + 340_000 * i,
-            4,
-            "C"
-        ),
+        row("kalloc.48", 48, 262_144 + 16_384 * i, 524_288, 5_000_000 + 340_000 * i, 4, "C"),
         row("kalloc.64", 64, k64, 204_800, k64 * 16 - 1000, 4, "C"),
         row("vm.objects", 256, 65536, 65536, 250_000, 16, "C"),
     )
@@ -655,9 +535,7 @@ fn monotonic_growth_gives_one_zn002() {
 
 #[test]
 fn growth_in_redacted_samples_uses_inuse() {
-    let samples: Vec<ZoneTable> = (0..4)
-        .map(|i| parse(&redacted_table(1_000_000 + 100_000 * i)).unwrap())
-        .collect();
+    let samples: Vec<ZoneTable> = (0..4).map(|i| parse(&redacted_table(1_000_000 + 100_000 * i)).unwrap()).collect();
     let f = growth_findings(&samples, &Thresholds::default());
     assert_eq!(codes(&f), [("ZN002", "kalloc.48", Severity::Warning)]);
     assert_eq!(f[0].evidence["first_bytes"], json!(1_000_000u64 * 48));
@@ -675,16 +553,8 @@ fn watch_plain_lines() {
     let slept = RefCell::new(Vec::new());
     let mut sleep = |d: Duration| slept.borrow_mut().push(d);
     let mut out = Vec::new();
-    let f = watch(
-        &mut sampler,
-        Duration::from_secs(10),
-        5,
-        &Thresholds::default(),
-        &mut out,
-        false,
-        &mut sleep,
-    )
-    .unwrap();
+    let f =
+        watch(&mut sampler, Duration::from_secs(10), 5, &Thresholds::default(), &mut out, false, &mut sleep).unwrap();
     assert_eq!(*slept.borrow(), vec![Duration::from_secs(10); 4]);
     let text = String::from_utf8(out).unwrap();
     let lines: Vec<&str> = text.lines().collect();
@@ -715,26 +585,15 @@ fn watch_plain_lines() {
 fn watch_live_view() {
     let mut sampler = scripted((0..5).map(|i| Ok(growth_sample(i))).collect());
     let mut out = Vec::new();
-    let f = watch(
-        &mut sampler,
-        Duration::from_secs(2),
-        5,
-        &Thresholds::default(),
-        &mut out,
-        true,
-        &mut |_| {},
-    )
-    .unwrap();
+    let f =
+        watch(&mut sampler, Duration::from_secs(2), 5, &Thresholds::default(), &mut out, true, &mut |_| {}).unwrap();
     assert_eq!(f.iter().filter(|x| x.code == "ZN002").count(), 1);
     let text = String::from_utf8(out).unwrap();
     assert_eq!(text.matches("\x1b[H\x1b[2J").count(), 5);
     let last = text.rsplit("\x1b[H\x1b[2J").next().unwrap();
     assert!(last.contains("sample 5/5, t+8s"), "{last}");
     let k48 = last.lines().find(|l| l.starts_with("kalloc.48")).unwrap();
-    assert!(
-        k48.contains("+1360000") && k48.contains("+64.0 MiB"),
-        "{k48}"
-    );
+    assert!(k48.contains("+1360000") && k48.contains("+64.0 MiB"), "{k48}");
     assert!(k48.ends_with("<< growing"), "{k48}");
     let k64 = last.lines().find(|l| l.starts_with("kalloc.64")).unwrap();
     assert!(!k64.contains("growing"), "{k64}");
@@ -750,32 +609,16 @@ fn watch_errors() {
         Ok(growth_sample(0)),
         Err("zprint: mach_memory_info: (os/kern) protection failure (try running as root)".into()),
     ]);
-    let e = watch(
-        &mut sampler,
-        Duration::from_secs(1),
-        3,
-        &Thresholds::default(),
-        &mut Vec::new(),
-        false,
-        &mut |_| {},
-    )
-    .unwrap_err();
+    let e = watch(&mut sampler, Duration::from_secs(1), 3, &Thresholds::default(), &mut Vec::new(), false, &mut |_| {})
+        .unwrap_err();
     assert!(matches!(e, Error::Io { .. }), "{e:?}");
     assert_eq!(e.exit_code(), 74);
     assert!(e.to_string().contains("try running as root"), "{e}");
 
     // Output that is not zprint's: a format error.
     let mut sampler = scripted(vec![Ok("command not found\n".into())]);
-    let e = watch(
-        &mut sampler,
-        Duration::from_secs(1),
-        1,
-        &Thresholds::default(),
-        &mut Vec::new(),
-        false,
-        &mut |_| {},
-    )
-    .unwrap_err();
+    let e = watch(&mut sampler, Duration::from_secs(1), 1, &Thresholds::default(), &mut Vec::new(), false, &mut |_| {})
+        .unwrap_err();
     assert!(matches!(e, Error::Format { .. }), "{e:?}");
     assert_eq!(e.exit_code(), 65);
 
@@ -820,38 +663,20 @@ fn text_report() {
     write_text(&mut out, &t, &f, 3).unwrap();
     let text = String::from_utf8(out).unwrap();
     let lines: Vec<&str> = text.lines().collect();
-    assert!(
-        lines[0].starts_with("zprint: 6 zones (columns layout)"),
-        "{text}"
-    );
+    assert!(lines[0].starts_with("zprint: 6 zones (columns layout)"), "{text}");
     let head = lines.iter().position(|l| l.starts_with("ZONE")).unwrap();
     assert!(lines[head + 1].starts_with("kalloc.48 "), "{text}");
-    assert!(
-        lines[head + 1].contains("2.8 GiB") && lines[head + 1].contains("62500000"),
-        "{text}"
-    );
+    assert!(lines[head + 1].contains("2.8 GiB") && lines[head + 1].contains("62500000"), "{text}");
     assert!(lines[head + 2].starts_with("vm.objects"), "{text}");
     assert_eq!(lines[head + 4], "(3 more zones)");
-    assert!(
-        text.contains("ERRORS (1)") && text.contains("  ZN001  kalloc.48"),
-        "{text}"
-    );
-    assert!(
-        text.contains("| known_issue: catalina-10.15.6-zone-leak"),
-        "{text}"
-    );
-    assert!(
-        text.contains("Remedy: Install the 10.15.6 Supplemental Update (19G2021)"),
-        "{text}"
-    );
+    assert!(text.contains("ERRORS (1)") && text.contains("  ZN001  kalloc.48"), "{text}");
+    assert!(text.contains("| known_issue: catalina-10.15.6-zone-leak"), "{text}");
+    assert!(text.contains("Remedy: Install the 10.15.6 Supplemental Update (19G2021)"), "{text}");
     assert!(text.lines().all(|l| l.chars().count() <= 80), "{text}");
 
     let t = parse(&redacted_table(1000)).unwrap();
     let mut out = Vec::new();
     write_text(&mut out, &t, &[], 10).unwrap();
     let text = String::from_utf8(out).unwrap();
-    assert!(
-        text.contains("redacted") && text.contains("No findings"),
-        "{text}"
-    );
+    assert!(text.contains("redacted") && text.contains("No findings"), "{text}");
 }
