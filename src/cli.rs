@@ -101,9 +101,19 @@ pub enum Command {
         /// Recovery, else the root itself).
         #[arg(long, value_name = "DIR")]
         data_root: Option<PathBuf>,
-        /// System Integrity Protection state (`csrutil status`).
+        /// System Integrity Protection state (`csrutil status`); with --live it
+        /// is read from `csrutil status` unless given here.
         #[arg(long, value_enum, default_value_t = SipArg::Unknown)]
         sip: SipArg,
+        /// Also probe the running Mac (macOS only): running kernel and cache
+        /// (`sysctl`), boot time vs `shove_kernels` (ST006), SIP, loaded
+        /// kexts, the newest panic reports and, as root, a zone sample.
+        #[arg(long)]
+        live: bool,
+        /// Replay recorded probe outputs from DIR instead of running them
+        /// (for tests and for examining a Mac's state elsewhere).
+        #[arg(long, value_name = "DIR", hide = true, requires = "live")]
+        probe_dir: Option<PathBuf>,
         #[command(flatten)]
         output: OutputArgs,
     },
@@ -145,6 +155,74 @@ pub enum Command {
         b: PathBuf,
         #[command(flatten)]
         cache: CacheArgs,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// Kernel zone usage from `zprint` output (a FILE, `-` for standard input,
+    /// or run live on macOS): a kalloc zone holding an outsized share of
+    /// memory (ZN001); with --watch, zones that grow sample after sample
+    /// (ZN002), shown live while it runs.
+    #[command(
+        after_help = "Examples:\n  sudo zprint | kcheck zones -\n  kcheck zones saved-zprint.txt --json\n  sudo kcheck zones --watch --interval 60 --samples 30"
+    )]
+    Zones {
+        /// A saved `zprint` output, or `-` for standard input; none: run zprint (macOS, as root).
+        file: Option<PathBuf>,
+        /// Sample the live `zprint` repeatedly and report zones that keep growing.
+        #[arg(long)]
+        watch: bool,
+        /// Seconds between samples with --watch.
+        #[arg(long, value_name = "S", default_value_t = 10.0)]
+        interval: f64,
+        /// Number of samples with --watch.
+        #[arg(long, value_name = "N", default_value_t = 12)]
+        samples: usize,
+        /// Zones shown in the text table.
+        #[arg(long, value_name = "N", default_value_t = 15)]
+        top: usize,
+        /// ZN001 warning: a kalloc zone's share of all zone memory (0-1).
+        #[arg(long, value_name = "SHARE", default_value_t = 0.10)]
+        share_warn: f64,
+        /// ZN001 error: a kalloc zone's share of all zone memory (0-1).
+        #[arg(long, value_name = "SHARE", default_value_t = 0.25)]
+        share_error: f64,
+        /// ZN001 error: elements in use in one kalloc zone.
+        #[arg(long, value_name = "N", default_value_t = 10_000_000)]
+        elements_error: u64,
+        /// ZN001 ignores zones smaller than this many MiB.
+        #[arg(long, value_name = "MIB", default_value_t = 64)]
+        min_mib: u64,
+        /// The macOS build the sample comes from (ties it to known issues,
+        /// e.g. 19G73); default: read from --root when that is a macOS system.
+        #[arg(long, value_name = "BUILD")]
+        build: Option<String>,
+        /// The system root whose build to use.
+        #[arg(long, value_name = "DIR", default_value = "/")]
+        root: PathBuf,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// Panic reports: format, date, build, kernel, panic class, leaking zone,
+    /// process, kexts in the backtrace (third-party flagged), last loaded
+    /// kext; zone-map exhaustion (PN001), third-party kexts in the backtrace
+    /// (PN002), reports from another build (PN003).
+    #[command(
+        after_help = "Examples:\n  kcheck panic /Library/Logs/DiagnosticReports/Kernel-2020-08-12-101010.panic\n  kcheck panic --root \"/Volumes/Macintosh HD\"     # the newest reports of that system\n  kcheck panic --json *.panic *.ips"
+    )]
+    Panic {
+        /// Panic report files (.panic, .ips, or plain text); none: the
+        /// DiagnosticReports folder of --root.
+        files: Vec<PathBuf>,
+        /// The system root: its build tells current reports from history,
+        /// and without FILEs its `/Library/Logs/DiagnosticReports` is read.
+        #[arg(long, value_name = "DIR", default_value = "/")]
+        root: PathBuf,
+        /// The data volume (default: `<root> - Data` when it exists, else the root).
+        #[arg(long, value_name = "DIR")]
+        data_root: Option<PathBuf>,
+        /// How many of the newest reports to read from the folder.
+        #[arg(long, value_name = "N", default_value_t = 20)]
+        limit: usize,
         #[command(flatten)]
         output: OutputArgs,
     },
@@ -221,14 +299,21 @@ fn live_only(what: &str) -> Error {
 /// Run a parsed command line, writing to `out`. Returns the exit status.
 pub fn run(cli: Cli, out: &mut dyn Write) -> Result<u8, Error> {
     match cli.command {
-        Command::Verify { root, data_root, sip, output } => {
+        Command::Verify { root, data_root, sip, live, probe_dir, output } => {
             let sip = match sip {
                 SipArg::Enabled => crate::verify::Sip::Enabled,
                 SipArg::Disabled => crate::verify::Sip::Disabled,
                 SipArg::Unknown => crate::verify::Sip::Unknown,
             };
             let opts = crate::verify::VerifyOptions { root, data_root, sip };
-            let report = crate::verify::verify(&opts)?;
+            let report = match (live, probe_dir) {
+                (false, _) => crate::verify::verify(&opts)?,
+                (true, Some(dir)) => crate::verify::verify_with(&opts, Some(&crate::live::RecordedProbe::new(&dir)))?,
+                (true, None) if cfg!(target_os = "macos") => {
+                    crate::verify::verify_with(&opts, Some(&crate::live::SystemProbe))?
+                }
+                (true, None) => return Err(live_only("verify --live")),
+            };
             report::verify(out, &report, output.verify_format()).map_err(Error::Output)?;
             Ok(report.verdict.exit_code())
         }
@@ -253,6 +338,138 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<u8, Error> {
             }
             report::kexts(out, &info, output.format()?).map_err(Error::Output)?;
             Ok(0)
+        }
+        Command::Zones {
+            file,
+            watch,
+            interval,
+            samples,
+            top,
+            share_warn,
+            share_error,
+            elements_error,
+            min_mib,
+            build,
+            root,
+            output,
+        } => {
+            let th = crate::zprint::Thresholds {
+                share_warn,
+                share_error,
+                elements_error,
+                min_bytes: min_mib << 20,
+                ..crate::zprint::Thresholds::default()
+            };
+            let build = build.or_else(|| crate::system::SystemRoot::open(&root, None).ok().map(|s| s.build));
+            let format = output.format()?;
+            if watch {
+                if file.is_some() {
+                    return Err(Error::Unsupported("--watch samples the live zprint; it takes no FILE".into()));
+                }
+                if !cfg!(target_os = "macos") {
+                    return Err(live_only("kcheck zones --watch"));
+                }
+                if !(interval.is_finite() && interval >= 0.0) {
+                    return Err(Error::Unsupported("--interval takes a number of seconds".into()));
+                }
+                use crate::live::Probe;
+                use std::io::IsTerminal;
+                let probe = crate::live::SystemProbe;
+                let mut sample = || probe.run("/usr/bin/zprint", &[]);
+                let mut sleep = std::thread::sleep;
+                let live_view = format == Format::Text && std::io::stdout().is_terminal();
+                let findings = crate::zprint::watch(
+                    &mut sample,
+                    std::time::Duration::from_secs_f64(interval),
+                    samples,
+                    &th,
+                    out,
+                    live_view,
+                    &mut sleep,
+                )?;
+                if format == Format::Json {
+                    let v = serde_json::json!({"samples": samples, "interval": interval, "findings": findings});
+                    serde_json::to_writer_pretty(&mut *out, &v).map_err(|e| Error::Output(std::io::Error::other(e)))?;
+                    writeln!(out).map_err(Error::Output)?;
+                } else {
+                    report::write_findings(out, &findings).map_err(Error::Output)?;
+                }
+                return Ok(crate::findings::Verdict::of(&findings).exit_code());
+            }
+            let (name, text) = match &file {
+                Some(f) => (f.clone(), read_text(f)?),
+                None if cfg!(target_os = "macos") => {
+                    use crate::live::Probe;
+                    let text = crate::live::SystemProbe.run("/usr/bin/zprint", &[]).map_err(Error::Unsupported)?;
+                    (PathBuf::from("zprint"), text)
+                }
+                None => return Err(live_only("kcheck zones without a FILE")),
+            };
+            let table = crate::zprint::parse(&text).map_err(|e| Error::format(&name, e))?;
+            let findings = crate::zprint::sample_findings(&table, &th, build.as_deref());
+            match format {
+                Format::Json => {
+                    serde_json::to_writer_pretty(&mut *out, &crate::zprint::to_json(&table, &findings))
+                        .map_err(|e| Error::Output(std::io::Error::other(e)))?;
+                    writeln!(out).map_err(Error::Output)?;
+                }
+                Format::Text => crate::zprint::write_text(out, &table, &findings, top).map_err(Error::Output)?,
+            }
+            Ok(crate::findings::Verdict::of(&findings).exit_code())
+        }
+        Command::Panic { files, root, data_root, limit, output } => {
+            let explicit_root = root != std::path::Path::new("/") || data_root.is_some();
+            let sys = match crate::system::SystemRoot::open(&root, data_root.as_deref()) {
+                Ok(s) => Some(s),
+                Err(e) if explicit_root || files.is_empty() => return Err(e),
+                Err(_) => None,
+            };
+            let mut reports = Vec::new();
+            let mut skipped = Vec::new();
+            match &sys {
+                Some(sys) if files.is_empty() => {
+                    let dir = sys.join(crate::system::Vol::Data, "/Library/Logs/DiagnosticReports");
+                    for path in crate::panic::find_reports(&dir, limit) {
+                        let parsed = read_text(&path).and_then(|t| {
+                            crate::panic::parse(&t, &path.display().to_string()).map_err(|e| Error::format(&path, e))
+                        });
+                        match parsed {
+                            Ok(r) => reports.push(r),
+                            Err(e) => skipped.push(e.to_string()),
+                        }
+                    }
+                }
+                _ => {
+                    for f in &files {
+                        let text = read_text(f)?;
+                        let r =
+                            crate::panic::parse(&text, &f.display().to_string()).map_err(|e| Error::format(f, e))?;
+                        reports.push(r);
+                    }
+                }
+            }
+            let build = sys.as_ref().map(|s| s.build.clone());
+            let findings = crate::panic::findings(&reports, build.as_deref());
+            match output.format()? {
+                Format::Json => {
+                    let mut v = crate::panic::to_json(&reports, &findings);
+                    if !skipped.is_empty() {
+                        v["skipped"] = serde_json::json!(skipped);
+                    }
+                    serde_json::to_writer_pretty(&mut *out, &v).map_err(|e| Error::Output(std::io::Error::other(e)))?;
+                    writeln!(out).map_err(Error::Output)?;
+                }
+                Format::Text => {
+                    if reports.is_empty() && files.is_empty() {
+                        writeln!(out, "No panic reports found.").map_err(Error::Output)?;
+                    }
+                    crate::panic::write_text(out, &reports, &findings).map_err(Error::Output)?;
+                    for s in &skipped {
+                        writeln!(out, "skipped: {s}").map_err(Error::Output)?;
+                    }
+                }
+            }
+            Ok(crate::findings::Verdict::of(&findings).exit_code())
         }
         Command::Loaded { file, root, data_root, all, output } => {
             let (name, text) = match &file {

@@ -5,11 +5,22 @@
 
 use crate::findings::Severity;
 
+/// What a known problem is about (what evidence it explains).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IssueKind {
+    /// The deferred kernel-cache install (shove_kernels) fails.
+    DeferredInstall,
+    /// A kernel zone leak exhausts the zone map (zprint, panics).
+    ZoneLeak,
+}
+
 /// One known problem.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct KnownIssue {
     /// Stable id.
     pub id: &'static str,
+    /// What it is about.
+    pub kind: IssueKind,
     /// Builds affected (exact `ProductBuildVersion` strings).
     pub builds: &'static [&'static str],
     /// One-line summary.
@@ -29,6 +40,7 @@ pub struct KnownIssue {
 pub const KNOWN_ISSUES: &[KnownIssue] = &[
     KnownIssue {
         id: "catalina-shove-kernels",
+        kind: IssueKind::DeferredInstall,
         builds: &["19A583", "19A602"],
         summary: "macOS 10.15.0 does not install updated kernel caches at shutdown when SIP is on",
         detail: "kextcache builds the new prelinked kernel in /Library/Apple/System/Library/PrelinkedKernels and \
@@ -46,6 +58,7 @@ pub const KNOWN_ISSUES: &[KnownIssue] = &[
     },
     KnownIssue {
         id: "catalina-10.15.6-zone-leak",
+        kind: IssueKind::ZoneLeak,
         builds: &["19G73"],
         summary: "macOS 10.15.6 (19G73) leaks kernel memory in kalloc zones until the zone map is exhausted",
         detail: "a kernel zone leak (kalloc.32/kalloc.48, millions of elements) exhausts the zone map after days \
@@ -65,7 +78,12 @@ pub fn for_build(build: &str) -> Vec<&'static KnownIssue> {
     KNOWN_ISSUES.iter().filter(|k| k.builds.contains(&build)).collect()
 }
 
+/// The zone-leak issue affecting `build`, if any (ties ZN001 and PN001 to it).
+pub fn zone_leak(build: &str) -> Option<&'static KnownIssue> {
+    for_build(build).into_iter().find(|k| k.kind == IssueKind::ZoneLeak)
+}
+
 /// Builds whose deferred `shove_kernels` copy is known to fail with SIP on.
 pub fn shove_copy_fails(build: &str) -> bool {
-    for_build(build).iter().any(|k| k.id == "catalina-shove-kernels")
+    for_build(build).iter().any(|k| k.kind == IssueKind::DeferredInstall)
 }

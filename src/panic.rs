@@ -1135,7 +1135,7 @@ fn pn001(r: &PanicReport, current: Option<bool>, earlier: &str) -> Finding {
         "The kernel zone map was exhausted{earlier}: zone {zone}{size} was most likely \
          leaking."
     );
-    let known = r.build.as_deref().map(crate::known_issues::for_build).unwrap_or_default();
+    let known: Vec<_> = r.build.as_deref().and_then(crate::known_issues::zone_leak).into_iter().collect();
     let mut finding = Finding::new("PN001", r.file.clone(), String::new())
         .with("leak_zone", r.leak_zone.clone())
         .with("leak_elements", r.leak_elements)

@@ -312,6 +312,21 @@ fn cache_json(slot: &crate::verify::CacheSlot) -> Value {
     }
 }
 
+fn live_json(l: &crate::live::LiveFacts) -> Value {
+    json!({
+        "kern_version": l.kern_version,
+        "kernelcache_uuid": l.kernelcache_uuid,
+        "auxiliary_fileset_uuid": l.aux_uuid,
+        "boot_time": l.boottime,
+        "sip": l.sip.map(|s| s.as_str()),
+        "shove_kernels_mtime": l.shove_mtime,
+        "loaded_kexts": l.loaded.len(),
+        "zone_sample": l.zones.is_some(),
+        "panic_reports": l.panics.iter().map(|p| p.file.clone()).collect::<Vec<_>>(),
+        "unavailable": l.unavailable,
+    })
+}
+
 /// `verify` as one JSON document (design.md's shape, plus a few fields).
 pub fn verify_json(r: &crate::verify::VerifyReport) -> Value {
     let f = &r.facts;
@@ -335,6 +350,7 @@ pub fn verify_json(r: &crate::verify::VerifyReport) -> Value {
             "unreadable": f.installed.bad.len(),
             "dirs": f.installed.dirs_scanned,
         },
+                "live": r.live.as_ref().map(live_json),
         "findings": r.findings,
         "verdict": r.verdict.as_str(),
     })
@@ -392,6 +408,24 @@ pub fn verify(out: &mut dyn Write, r: &crate::verify::VerifyReport, format: Veri
         writeln!(out, "  {:<9} {}", "kernel", crate::system::KERNEL)?;
         write!(out, "{}", wrap(&dash(&k.kernel.version), 80, "            "))?;
     }
+    if let Some(l) = &r.live {
+        writeln!(out, "\nLIVE")?;
+        let line = |k: &str, v: String| wrap(&format!("{k}: {v}"), 80, "  ");
+        write!(out, "{}", line("running kernel", dash(&l.kern_version)))?;
+        write!(out, "{}", line("running kernel cache", dash(&l.kernelcache_uuid)))?;
+        if let Some(t) = l.boottime {
+            write!(out, "{}", line("booted at", format!("{t} (seconds since 1970)")))?;
+        }
+        if let Some(s) = l.sip {
+            write!(out, "{}", line("SIP (csrutil)", s.as_str().to_string()))?;
+        }
+        write!(out, "{}", line("loaded kexts", l.loaded.len().to_string()))?;
+        write!(out, "{}", line("zone sample", if l.zones.is_some() { "taken" } else { "not taken" }.to_string()))?;
+        write!(out, "{}", line("panic reports read", l.panics.len().to_string()))?;
+        for u in &l.unavailable {
+            write!(out, "{}", wrap(&format!("unavailable: {u}"), 80, "  "))?;
+        }
+    }
     writeln!(
         out,
         "\nINSTALLED\n  {} kexts in {}{}",
@@ -430,7 +464,17 @@ pub fn write_findings(out: &mut dyn Write, findings: &[crate::findings::Finding]
                     Value::String(s) => s.clone(),
                     Value::Array(items) => items
                         .iter()
-                        .map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_string))
+                        .map(|i| match i {
+                            Value::String(s) => s.clone(),
+                            // {"bundle_id": …, "version": …, "uuid": …} → "id version uuid"
+                            Value::Object(o) => o
+                                .values()
+                                .filter(|v| !v.is_null())
+                                .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string))
+                                .collect::<Vec<_>>()
+                                .join(" "),
+                            other => other.to_string(),
+                        })
                         .collect::<Vec<_>>()
                         .join(", "),
                     other => other.to_string(),

@@ -116,7 +116,7 @@ impl Facts {
 }
 
 /// The outcome of `verify`.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct VerifyReport {
     /// The facts.
     pub facts: Facts,
@@ -124,6 +124,8 @@ pub struct VerifyReport {
     pub findings: Vec<Finding>,
     /// The verdict.
     pub verdict: Verdict,
+    /// What the live probes found (`--live`).
+    pub live: Option<crate::live::LiveFacts>,
 }
 
 fn open_cache(sys: &SystemRoot, vol: Vol, rel: &'static str) -> (PathBuf, CacheState) {
@@ -200,11 +202,26 @@ pub fn gather(opts: &VerifyOptions) -> Result<Facts, Error> {
 
 /// Run `verify`.
 pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport, Error> {
-    let facts = gather(opts)?;
+    verify_with(opts, None)
+}
+
+/// Run `verify`, with live probes when `probe` is given (`--live`).
+pub fn verify_with(opts: &VerifyOptions, probe: Option<&dyn crate::live::Probe>) -> Result<VerifyReport, Error> {
+    let mut facts = gather(opts)?;
+    let live = probe.map(|p| crate::live::gather(p, &facts));
+    if let Some(l) = &live
+        && opts.sip == Sip::Unknown
+        && let Some(detected) = l.sip
+    {
+        facts.sip = detected;
+    }
     let mut findings = check(&facts);
+    if let Some(l) = &live {
+        findings.extend(crate::live::check(&facts, l));
+    }
     findings::sort(&mut findings);
     let verdict = Verdict::of(&findings);
-    Ok(VerifyReport { facts, findings, verdict })
+    Ok(VerifyReport { facts, findings, verdict, live })
 }
 
 /// Index of kexts by bundle id (first wins).

@@ -767,7 +767,7 @@ fn opt(v: Option<u64>) -> Value {
 /// the 10.15.6 (19G73) leak when it is that build.
 pub fn sample_findings(t: &ZoneTable, th: &Thresholds, build: Option<&str>) -> Vec<Finding> {
     let total = t.total_bytes();
-    let leak = build.and_then(|b| crate::known_issues::for_build(b).into_iter().find(|k| k.id == ZONE_LEAK_ISSUE));
+    let leak = build.and_then(crate::known_issues::zone_leak);
     let mut out = Vec::new();
     for z in t.zones.iter().filter(|z| z.is_kalloc()) {
         let bytes = z.bytes();
