@@ -382,36 +382,8 @@ fn read_bundle(root: &Path, job: &Job, limits: &Limits) -> Result<InstalledKext,
         return Err(format!("Info.plist is {} bytes, over the {}-byte limit", meta.len(), limits.max_plist_bytes));
     }
     let bytes = read_bounded(&plist_path, limits.max_plist_bytes).map_err(|e| ioerr(e, plist_rel))?;
-    let (value, format) = if bytes.starts_with(b"bplist00") {
-        (plist::Value::from_reader(Cursor::new(&bytes)), "binary")
-    } else {
-        (plist::Value::from_reader_xml(Cursor::new(&bytes)), "xml")
-    };
-    let value = value.map_err(|e| format!("Info.plist is not a valid plist: {e}"))?;
-    let dict = value.as_dictionary().ok_or("Info.plist is not a dictionary")?;
-    let bundle_id = dict
-        .get("CFBundleIdentifier")
-        .and_then(plist::Value::as_string)
-        .filter(|s| !s.is_empty())
-        .ok_or("Info.plist has no CFBundleIdentifier string")?
-        .to_string();
-    let version = match dict.get("CFBundleVersion") {
-        None => None,
-        Some(v) => Some(v.as_string().ok_or("CFBundleVersion is not a string")?.to_string()),
-    };
-    let executable = match dict.get("CFBundleExecutable") {
-        None => None,
-        Some(v) => {
-            let name = v.as_string().ok_or("CFBundleExecutable is not a string")?;
-            if name.is_empty() {
-                None
-            } else if name.contains('/') || name == "." || name == ".." || name.contains('\0') {
-                return Err(format!("CFBundleExecutable {name:?} is not a plain file name"));
-            } else {
-                Some(name.to_string())
-            }
-        }
-    };
+    let info = parse_info_plist(&bytes)?;
+    let InfoPlist { bundle_id, version, executable, format } = info;
     let mut kext = InstalledKext {
         bundle_id,
         version,
@@ -454,7 +426,60 @@ fn read_bundle(root: &Path, job: &Job, limits: &Limits) -> Result<InstalledKext,
     Ok(kext)
 }
 
+/// The facts of a kext's Info.plist that kcheck uses.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InfoPlist {
+    /// `CFBundleIdentifier` (non-empty).
+    pub bundle_id: String,
+    /// `CFBundleVersion`.
+    pub version: Option<String>,
+    /// `CFBundleExecutable` (a plain file name; `None` for codeless kexts).
+    pub executable: Option<String>,
+    /// `xml` or `binary`.
+    pub format: &'static str,
+}
+
+/// Parse an Info.plist (XML or `bplist00`; nothing else, so junk is not
+/// taken for an old-style ASCII plist). Errors are one-line reasons.
+pub fn parse_info_plist(bytes: &[u8]) -> Result<InfoPlist, String> {
+    let (value, format) = if bytes.starts_with(b"bplist00") {
+        (plist::Value::from_reader(Cursor::new(bytes)), "binary")
+    } else {
+        (plist::Value::from_reader_xml(Cursor::new(bytes)), "xml")
+    };
+    let value = value.map_err(|e| one_line(&format!("Info.plist is not a valid plist: {e}")))?;
+    let dict = value.as_dictionary().ok_or("Info.plist is not a dictionary")?;
+    let bundle_id = dict
+        .get("CFBundleIdentifier")
+        .and_then(plist::Value::as_string)
+        .filter(|s| !s.is_empty())
+        .ok_or("Info.plist has no CFBundleIdentifier string")?
+        .to_string();
+    let version = match dict.get("CFBundleVersion") {
+        None => None,
+        Some(v) => Some(v.as_string().ok_or("CFBundleVersion is not a string")?.to_string()),
+    };
+    let executable = match dict.get("CFBundleExecutable") {
+        None => None,
+        Some(v) => {
+            let name = v.as_string().ok_or("CFBundleExecutable is not a string")?;
+            if name.is_empty() {
+                None
+            } else if name.contains('/') || name == "." || name == ".." || name.contains('\0') {
+                return Err(format!("CFBundleExecutable {name:?} is not a plain file name"));
+            } else {
+                Some(name.to_string())
+            }
+        }
+    };
+    Ok(InfoPlist { bundle_id, version, executable, format })
+}
+
 /// `(arch, uuid)` of every Mach-O slice of an executable.
+pub fn executable_uuids(data: &[u8]) -> Result<Vec<(String, String)>, String> {
+    slice_uuids(data)
+}
+
 fn slice_uuids(data: &[u8]) -> Result<Vec<(String, String)>, String> {
     let magic = data.get(..4).and_then(|b| <[u8; 4]>::try_from(b).ok()).map(u32::from_be_bytes);
     let mut out = Vec::new();
