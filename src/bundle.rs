@@ -472,6 +472,13 @@ pub fn parse_info_plist(bytes: &[u8]) -> Result<InfoPlist, String> {
             }
         }
     };
+    for (key, v) in [("CFBundleIdentifier", Some(&bundle_id)), ("CFBundleVersion", version.as_ref())] {
+        if let Some(v) = v
+            && v.len() > crate::cache::MAX_STRING
+        {
+            return Err(format!("{key} is {} bytes long, over the {}-byte limit", v.len(), crate::cache::MAX_STRING));
+        }
+    }
     Ok(InfoPlist { bundle_id, version, executable, format })
 }
 

@@ -24,6 +24,10 @@ use crate::prelink;
 
 /// The kernel cache files kcheck reads are at most this large.
 pub const MAX_FILE_SIZE: u64 = 2 << 30;
+/// A cache with more kexts than this is refused (real ones have < 1,000).
+pub const MAX_KEXTS: usize = 100_000;
+/// Longest bundle identifier, version or path accepted from a cache.
+pub const MAX_STRING: usize = 4096;
 
 /// What the innermost image is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -287,6 +291,13 @@ fn the_kext_list<'d, 'a>(doc: &'d prelink::Doc<'a>, layer: &str) -> FormatResult
     if !matches!(list.kind(), prelink::Kind::Array) {
         return Err(FormatError::new(layer, list.offset(), "_PrelinkInfoDictionary is not an array"));
     }
+    if list.len() > MAX_KEXTS {
+        return Err(FormatError::new(
+            layer,
+            list.offset(),
+            format!("_PrelinkInfoDictionary lists {} kexts, more than the {MAX_KEXTS} any cache holds", list.len()),
+        ));
+    }
     let mut out = Vec::with_capacity(list.len());
     for item in list.items() {
         if !matches!(item.kind(), prelink::Kind::Dict) {
@@ -298,6 +309,18 @@ fn the_kext_list<'d, 'a>(doc: &'d prelink::Doc<'a>, layer: &str) -> FormatResult
 }
 
 fn kext_from_dict(dict: prelink::NodeRef<'_, '_>, layer: &str) -> FormatResult<Kext> {
+    for key in ["CFBundleIdentifier", "CFBundleVersion", "_PrelinkBundlePath", "_PrelinkExecutableRelativePath"] {
+        if let Some(n) = dict.get(key)
+            && let Some(v) = n.as_str()
+            && v.len() > MAX_STRING
+        {
+            return Err(FormatError::new(
+                layer,
+                n.offset(),
+                format!("{key} is {} bytes long, over the {MAX_STRING}-byte limit", v.len()),
+            ));
+        }
+    }
     let bundle_id = string_key(dict, "CFBundleIdentifier")
         .ok_or_else(|| FormatError::new(layer, dict.offset(), "a kext entry has no CFBundleIdentifier string"))?;
     let int = |key: &str| -> FormatResult<Option<u64>> {

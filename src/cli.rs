@@ -318,12 +318,14 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<u8, Error> {
             Ok(report.verdict.exit_code())
         }
         Command::Info { file, cache, output } => {
+            let format = output.format()?;
             let opts = OpenOptions { arch: cache.arch, hash: true };
             let info = cache::open(&file, &opts)?;
-            report::info(out, &info, output.format()?).map_err(Error::Output)?;
+            report::info(out, &info, format).map_err(Error::Output)?;
             Ok(0)
         }
         Command::Kexts { file, cache, output } => {
+            let format = output.format()?;
             let opts = OpenOptions { arch: cache.arch, hash: false };
             let info = cache::open(&file, &opts)?;
             if info.kind == cache::CacheKind::MachO {
@@ -336,7 +338,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<u8, Error> {
                     ),
                 ));
             }
-            report::kexts(out, &info, output.format()?).map_err(Error::Output)?;
+            report::kexts(out, &info, format).map_err(Error::Output)?;
             Ok(0)
         }
         Command::Zones {
@@ -418,6 +420,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<u8, Error> {
             Ok(crate::findings::Verdict::of(&findings).exit_code())
         }
         Command::Panic { files, root, data_root, limit, output } => {
+            let format = output.format()?;
             let explicit_root = root != std::path::Path::new("/") || data_root.is_some();
             let sys = match crate::system::SystemRoot::open(&root, data_root.as_deref()) {
                 Ok(s) => Some(s),
@@ -450,7 +453,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<u8, Error> {
             }
             let build = sys.as_ref().map(|s| s.build.clone());
             let findings = crate::panic::findings(&reports, build.as_deref());
-            match output.format()? {
+            match format {
                 Format::Json => {
                     let mut v = crate::panic::to_json(&reports, &findings);
                     if !skipped.is_empty() {
@@ -472,6 +475,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<u8, Error> {
             Ok(crate::findings::Verdict::of(&findings).exit_code())
         }
         Command::Loaded { file, root, data_root, all, output } => {
+            let format = output.format()?;
             let (name, text) = match &file {
                 Some(f) => (f.clone(), read_text(f)?),
                 None if cfg!(target_os = "macos") => {
@@ -495,7 +499,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<u8, Error> {
                 Some(facts) => crate::loaded::compare_with_system(&rows, &facts),
                 None => Vec::new(),
             };
-            match output.format()? {
+            match format {
                 Format::Json => {
                     serde_json::to_writer_pretty(&mut *out, &crate::loaded::to_json(&rows, &findings))
                         .map_err(|e| Error::Output(std::io::Error::other(e)))?;
@@ -507,11 +511,12 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<u8, Error> {
             Ok(crate::findings::Verdict::of(&findings).exit_code())
         }
         Command::Diff { a, b, cache, output } => {
+            let format = output.format()?;
             let opts = OpenOptions { arch: cache.arch, hash: false };
             let ca = cache::open(&a, &opts)?;
             let cb = cache::open(&b, &opts)?;
             let d = crate::diff::diff(&ca, &cb);
-            report::diff(out, &ca, &cb, &d, output.format()?).map_err(Error::Output)?;
+            report::diff(out, &ca, &cb, &d, format).map_err(Error::Output)?;
             Ok(if d.is_empty() { 0 } else { 1 })
         }
     }
