@@ -2,8 +2,10 @@
 //! (default `testdata`). Every file is synthesised by `kcheck::synth`.
 //!
 //! `cargo run --release --example gen_fixtures -- --scale N [--code BYTES] DIR`
-//! writes realistic-size caches with N kexts instead (not committed; use a
-//! directory under `target/`).
+//! writes realistic-size caches with N kexts instead, and
+//! `--scale-root N [--code BYTES] DIR` a 10.15 system root with N kexts in
+//! /System/Library/Extensions and N/10 in /Library/Extensions (as
+//! `DIR/root`); neither is committed: use a directory under `target/`.
 
 fn main() -> std::io::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -15,6 +17,13 @@ fn main() -> std::io::Result<()> {
         .map(|(_, a)| a)
         .collect();
     let dir = std::path::PathBuf::from(positional.first().map(|s| s.as_str()).unwrap_or("testdata"));
+    if let Some(n) = value("--scale-root") {
+        let n: usize = n.parse().expect("--scale-root takes a number of kexts");
+        let code: usize = value("--code").map_or(100 * 1024, |c| c.parse().expect("--code takes bytes"));
+        kcheck::synth_roots::write_scaled_root(&dir, n, code)?;
+        println!("{}", dir.join("root").display());
+        return Ok(());
+    }
     let written = if let Some(n) = value("--scale") {
         let n: usize = n.parse().expect("--scale takes a number of kexts");
         let code: usize = value("--code").map_or(100 * 1024, |c| c.parse().expect("--code takes bytes"));

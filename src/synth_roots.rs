@@ -454,3 +454,38 @@ pub fn write_roots(dir: &Path) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// A realistic-size 10.15 root for measurements (not committed): `n`
+/// kexts in `/System/Library/Extensions` and `n / 10` in
+/// `/Library/Extensions`, each with an executable of about `code_size`
+/// bytes; boot and staged prelinkedkernels (LZVN) that both hold every
+/// kext (the staged one relinked, so `verify` compares them by content).
+pub fn write_scaled_root(dir: &Path, n: usize, code_size: usize) -> io::Result<()> {
+    let mut kexts = synth::scaled_kexts(n + n / 10, code_size);
+    for (i, k) in kexts.iter_mut().enumerate() {
+        let name = k.bundle_path.rsplit('/').next().unwrap_or("X.kext").to_string();
+        k.bundle_path =
+            if i < n { format!("/System/Library/Extensions/{name}") } else { format!("/Library/Extensions/{name}") };
+    }
+    let spec = RootSpec {
+        name: "root",
+        expect: &[],
+        product_version: "10.15.7",
+        build: "19H15",
+        split: false,
+        kernel: catalina_late_kernel(),
+        kernel_file: None,
+        disk: kexts.clone(),
+        boot: Some(CacheSpec::Kexts { kexts: kexts.clone(), kcid: uuid_for("scaled-boot") }),
+        staged: Some(CacheSpec::Kexts { kexts, kcid: uuid_for("scaled-staged") }),
+        aux_boot_kcid: None,
+        shove: true,
+        extra: vec![],
+    };
+    let top = dir.join(spec.name);
+    if top.exists() {
+        std::fs::remove_dir_all(&top)?;
+    }
+    write_root(dir, &spec)?;
+    Ok(())
+}
