@@ -15,6 +15,7 @@ pub mod container;
 pub mod diff;
 pub mod error;
 pub mod findings;
+pub mod fleet;
 pub mod known_issues;
 pub mod live;
 pub mod loaded;
