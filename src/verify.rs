@@ -262,10 +262,14 @@ impl Remedies<'_> {
     }
     fn rebuild(&self) -> String {
         match self.sys.era {
-            Era::KernelCollections => {
+                        Era::KernelCollections if self.live() => {
                 "rebuild the collections with `sudo kmutil install --update-all` (or `sudo kextcache -i /`) and restart"
                     .into()
             }
+            Era::KernelCollections => format!(
+                "rebuild the collections of that volume with `kmutil install --volume-root \"{}\" --update-all` and restart",
+                self.sys.root.display()
+            ),
             _ if self.live() => "rebuild the cache with `sudo kextcache -i /` and restart".into(),
             _ => format!(
                 "rebuild the cache with `sudo kextcache -i \"{}\"` (from Recovery, or while booted from another volume) and restart",
@@ -374,7 +378,14 @@ pub fn check(f: &Facts) -> Vec<Finding> {
             if same && f.shove_kernels {
                 out.push(evidence(
                     Finding::new("ST004", system::SHOVE_KERNELS, "The deferred-install script is still there although the staged and boot caches are identical: a past shutdown copy did not finish its clean-up (kcditto deletes the script only after a successful copy).")
-                        .remedy("The caches agree, so the next boot is fine. Once you have checked that, the leftover script can be removed: `sudo rm /private/var/install/shove_kernels`."),
+                        .remedy(format!(
+                            "The caches agree, so the next boot is fine. Once you have checked that, the leftover script can be removed: `sudo rm \"{}\"`.",
+                            if r.live() {
+                                system::SHOVE_KERNELS.to_string()
+                            } else {
+                                sys.join(Vol::Data, system::SHOVE_KERNELS).display().to_string()
+                            }
+                        )),
                 ));
             } else if !same && f.shove_kernels && copy_fails {
                 let first = d.changed.first().and_then(|c| Some((c.bundle_id.as_str(), c.version_a.as_deref()?)));
