@@ -16,6 +16,8 @@ decompress before it can list kexts:
                             `lzfse.decompress` decodes it (timed)
   im4p-lzss              IM4P with a `complzss` payload -> pylzss
 
+(An IMG4 wrapper is not supported: pyimg4 needs an IM4M to parse one.)
+
 The file is read and the container headers parsed first; only the
 decompression call is timed (time.perf_counter, best of K runs). The output
 is then checked: its length must equal the size the container declares, and
@@ -125,8 +127,8 @@ def prepare(data):
 
         try:
             im4p = pyimg4.IM4P(data)
-        except Exception:
-            im4p = pyimg4.IMG4(data).im4p
+        except Exception as e:  # e.g. an IMG4 wrapper, which pyimg4 reads only with an IM4M
+            raise ContainerError(f"pyimg4 cannot read this as an IM4P: {e}") from None
         payload = im4p.payload.data
         declared = getattr(im4p.payload, "size", None)
         if payload[:8] == b"complzss":

@@ -8,7 +8,15 @@
 //! `DIR/root`); neither is committed: use a directory under `target/`.
 
 fn main() -> std::io::Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+        let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!(
+            "usage: gen_fixtures [DIR]                         rewrite the committed fixtures (default testdata)\n       \
+             gen_fixtures --scale N [--code BYTES] DIR   realistic-size caches with N kexts\n       \
+             gen_fixtures --scale-root N [--code BYTES] DIR   a 10.15 root with N + N/10 kexts (DIR/root)"
+        );
+        return Ok(());
+    }
     let value = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).cloned();
     let positional: Vec<&String> = args
         .iter()

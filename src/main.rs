@@ -16,7 +16,15 @@ fn main() -> ExitCode {
     };
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    let result = kcheck::cli::run(cli, &mut out);
+    // A panic is a bug: the default hook has printed it; exit EX_SOFTWARE
+    // (70, as documented) rather than Rust's 101.
+    let result = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| kcheck::cli::run(cli, &mut out))) {
+        Ok(result) => result,
+        Err(_) => {
+            let _ = out.flush();
+            return ExitCode::from(70);
+        }
+    };
     let flushed = out.flush();
     match (result, flushed) {
         (Ok(code), Ok(())) => ExitCode::from(code),

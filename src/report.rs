@@ -3,7 +3,9 @@
 //! No parsing and no rules here.
 
 use std::io::{self, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 
+use anstyle::{AnsiColor, Style};
 use serde_json::{Value, json};
 
 use crate::cache::{CacheInfo, Kext};
@@ -16,6 +18,56 @@ pub enum Format {
     Text,
     /// One JSON document.
     Json,
+}
+
+/// Whether the text renderers colour their output: one process-wide
+/// setting, off by default.
+///
+/// Why a global and not a parameter: [`write_findings`] is shared by
+/// `zprint`, `panic` and `loaded`, whose renderers (and their callers)
+/// would all have to pass a flag through for the sake of a few escape
+/// codes. Colour is a property of the process's standard output, decided
+/// once: `cli::run` resolves `--color` / `NO_COLOR` / "is stdout a
+/// terminal" and calls [`set_color`] before anything is written, and the
+/// renderers ([`verify`], [`diff`], [`write_findings`]) read it through
+/// [`Palette::current`]. Library users and in-process tests that never call
+/// [`set_color`] get plain text. The JSON and JSONL paths never consult it,
+/// so they never contain escapes; and colour only wraps words already
+/// printed, so with it off the bytes are exactly the plain layout.
+static COLOR: AtomicBool = AtomicBool::new(false);
+
+/// Turn colour in the text renderers on or off, for the whole process:
+/// `cli::run` calls it once, before any output (off until then).
+pub fn set_color(on: bool) {
+    COLOR.store(on, Ordering::Relaxed);
+}
+
+/// The styles of the text renderers, or none when colour is off.
+#[derive(Clone, Copy, Debug)]
+struct Palette {
+    on: bool,
+}
+
+impl Palette {
+    /// The process-wide setting (see [`COLOR`]).
+    fn current() -> Palette {
+        Palette { on: COLOR.load(Ordering::Relaxed) }
+    }
+
+    /// `text` in `style` when colour is on, else `text` unchanged.
+    fn paint(self, style: Style, text: &str) -> String {
+        if self.on { format!("{}{text}{}", style.render(), style.render_reset()) } else { text.to_string() }
+    }
+
+    fn severity(self, sev: crate::findings::Severity, text: &str) -> String {
+        use crate::findings::Severity;
+        let colour = match sev {
+            Severity::Error => AnsiColor::Red,
+            Severity::Warning => AnsiColor::Yellow,
+            Severity::Info => AnsiColor::Cyan,
+        };
+        self.paint(Style::new().bold().fg_color(Some(colour.into())), text)
+    }
 }
 
 /// Write `rows` as a table with a header row; every column but the last is
@@ -220,7 +272,31 @@ pub fn diff(out: &mut dyn Write, a: &CacheInfo, b: &CacheInfo, d: &Diff, format:
         rows.push(vec!["~".into(), c.bundle_id.clone(), dash(&c.version_a), dash(&c.version_b), what]);
     }
     writeln!(out)?;
-    write_table(out, &["", "BUNDLE ID", "VERSION A", "VERSION B", "CHANGE"], &rows)
+    let palette = Palette::current();
+    if !palette.on {
+        return write_table(out, &["", "BUNDLE ID", "VERSION A", "VERSION B", "CHANGE"], &rows);
+    }
+    // Lay the table out plain, then colour the one-character marker that
+    // starts every row, so padding is computed on the visible text.
+    let mut plain = Vec::new();
+    write_table(&mut plain, &["", "BUNDLE ID", "VERSION A", "VERSION B", "CHANGE"], &rows)?;
+    let plain = String::from_utf8_lossy(&plain);
+    for (i, line) in plain.lines().enumerate() {
+        let colour = match line.chars().next() {
+            _ if i == 0 => None,
+            Some('+') => Some(AnsiColor::Green),
+            Some('-') => Some(AnsiColor::Red),
+            Some('~') => Some(AnsiColor::Yellow),
+            _ => None,
+        };
+        match colour {
+            Some(c) => {
+                writeln!(out, "{}{}", palette.paint(Style::new().fg_color(Some(c.into())), &line[..1]), &line[1..])?
+            }
+            None => writeln!(out, "{line}")?,
+        }
+    }
+    Ok(())
 }
 
 /// Wrap `text` to `width` columns, every line prefixed with `indent`.
@@ -356,6 +432,28 @@ pub fn verify_json(r: &crate::verify::VerifyReport) -> Value {
     })
 }
 
+/// The one-line verdict of `verify --quiet`: the verdict and the counts
+/// that are not zero, e.g. `broken: 1 error, 2 warnings, 1 info`, or
+/// `healthy: no findings`. Never coloured.
+pub fn verdict_line(verdict: crate::findings::Verdict, findings: &[crate::findings::Finding]) -> String {
+    use crate::findings::Severity;
+    let count = |sev| findings.iter().filter(|f| f.severity == sev).count();
+    let counts: Vec<String> = [
+        (Severity::Error, "error", "errors"),
+        (Severity::Warning, "warning", "warnings"),
+        (Severity::Info, "info", "info"),
+    ]
+    .into_iter()
+    .filter_map(|(sev, one, many)| match count(sev) {
+        0 => None,
+        1 => Some(format!("1 {one}")),
+        n => Some(format!("{n} {many}")),
+    })
+    .collect();
+    let counts = if counts.is_empty() { "no findings".to_string() } else { counts.join(", ") };
+    format!("{}: {counts}", verdict.as_str())
+}
+
 /// `verify`, in the chosen format.
 pub fn verify(out: &mut dyn Write, r: &crate::verify::VerifyReport, format: VerifyFormat) -> io::Result<()> {
     use crate::findings::Verdict;
@@ -383,12 +481,15 @@ pub fn verify(out: &mut dyn Write, r: &crate::verify::VerifyReport, format: Veri
     writeln!(out, "system:        {} {} ({}), era {}", s.product_name, s.product_version, s.build, s.era.as_str())?;
     writeln!(out, "SIP:           {sip}")?;
     writeln!(out)?;
-    let headline = match r.verdict {
-        Verdict::Healthy => "HEALTHY: the next boot will run the kexts installed on disk.",
-        Verdict::Attention => "ATTENTION: the next boot will mostly run what is installed; see the warnings.",
-        Verdict::Broken => "BROKEN: the next boot will not run the kexts you think are installed.",
+    let (word, colour, rest) = match r.verdict {
+        Verdict::Healthy => ("HEALTHY", AnsiColor::Green, "the next boot will run the kexts installed on disk."),
+        Verdict::Attention => {
+            ("ATTENTION", AnsiColor::Yellow, "the next boot will mostly run what is installed; see the warnings.")
+        }
+        Verdict::Broken => ("BROKEN", AnsiColor::Red, "the next boot will not run the kexts you think are installed."),
     };
-    writeln!(out, "{headline}")?;
+    let word = Palette::current().paint(Style::new().bold().fg_color(Some(colour.into())), word);
+    writeln!(out, "{word}: {rest}")?;
     if !r.findings.is_empty() {
         write_findings(out, &r.findings)?;
     }
@@ -444,17 +545,18 @@ pub fn write_findings(out: &mut dyn Write, findings: &[crate::findings::Finding]
     if findings.is_empty() {
         return writeln!(out, "\nNo findings.");
     }
+    let palette = Palette::current();
     for (sev, title) in [(Severity::Error, "ERRORS"), (Severity::Warning, "WARNINGS"), (Severity::Info, "INFO")] {
         let group: Vec<_> = findings.iter().filter(|x| x.severity == sev).collect();
         if group.is_empty() {
             continue;
         }
-        writeln!(out, "\n{title} ({})", group.len())?;
+        writeln!(out, "\n{} ({})", palette.severity(sev, title), group.len())?;
         for x in group {
             // Long subjects (paths) are broken, not left running past 80 columns.
             let subject = wrap(&x.subject, 80, "         ");
             let subject = subject.strip_prefix("         ").unwrap_or(&subject);
-            write!(out, "\n  {}  {subject}", x.code)?;
+            write!(out, "\n  {}  {subject}", palette.severity(x.severity, x.code))?;
             write!(out, "{}", wrap(&x.message, 80, "       "))?;
             for (k, v) in &x.evidence {
                 if v.is_null() || *v == json!([]) {

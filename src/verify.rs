@@ -262,7 +262,7 @@ impl Remedies<'_> {
     }
     fn rebuild(&self) -> String {
         match self.sys.era {
-                        Era::KernelCollections if self.live() => {
+            Era::KernelCollections if self.live() => {
                 "rebuild the collections with `sudo kmutil install --update-all` (or `sudo kextcache -i /`) and restart"
                     .into()
             }
