@@ -8,7 +8,7 @@
 //! `DIR/root`); neither is committed: use a directory under `target/`.
 
 fn main() -> std::io::Result<()> {
-        let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "--help" || a == "-h") {
         println!(
             "usage: gen_fixtures [DIR]                         rewrite the committed fixtures (default testdata)\n       \

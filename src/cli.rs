@@ -221,6 +221,15 @@ pub enum Command {
         /// (for tests and for examining a Mac's state elsewhere).
         #[arg(long, value_name = "DIR", hide = true, requires = "live")]
         probe_dir: Option<PathBuf>,
+        /// Also write the report into the SQLite database FILE (created if
+        /// needed; this host's rows replaced in one transaction) for
+        /// osquery's automatic table construction; see docs/fleet.md.
+        #[arg(long, value_name = "FILE")]
+        sqlite: Option<PathBuf>,
+        /// The host name the --sqlite rows are stored under (default: this
+        /// machine's host name).
+        #[arg(long, value_name = "NAME", requires = "sqlite")]
+        host: Option<String>,
         #[command(flatten)]
         output: OutputArgs,
     },
@@ -583,7 +592,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<u8, Error> {
             clap_complete::generate(shell, &mut Cli::command(), "kcheck", out);
             Ok(0)
         }
-        Command::Verify { root, data_root, sip, live, probe_dir, output } => {
+        Command::Verify { root, data_root, sip, live, probe_dir, sqlite, host, output } => {
             let sip = match sip {
                 SipArg::Enabled => crate::verify::Sip::Enabled,
                 SipArg::Disabled => crate::verify::Sip::Disabled,
@@ -598,6 +607,10 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<u8, Error> {
                 }
                 (true, None) => return Err(live_only("verify --live")),
             };
+            if let Some(db) = &sqlite {
+                let host = host.unwrap_or_else(crate::fleet::hostname);
+                crate::fleet::write_sqlite(db, &host, &report, crate::fleet::now())?;
+            }
             if quiet {
                 writeln!(out, "{}", report::verdict_line(report.verdict, &report.findings)).map_err(Error::Output)?;
             } else {

@@ -116,3 +116,40 @@ fn never_writes_inside_the_volume_it_checks() {
     assert!(err.to_string().contains("never writes to what it inspects"), "{err}");
     assert!(!dir.path().join("Library/kcheck.sqlite").exists());
 }
+
+#[test]
+fn verify_sqlite_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("k.sqlite");
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_kcheck"))
+        .args(["verify", "--quiet", "--host", "ci-mac", "--sqlite"])
+        .arg(&db)
+        .arg("--root")
+        .arg(root("kx002-version-differs"))
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(1));
+    assert_eq!(query(&db, "SELECT host, verdict FROM kcheck_system"), [["ci-mac", "attention"]]);
+    assert_eq!(query(&db, "SELECT code FROM kcheck_findings"), [["KX002"]]);
+    // Inside the inspected root: refused, nothing written there.
+    let copy = tempfile::tempdir().unwrap();
+    for e in walkdir::WalkDir::new(root("healthy-10.14")) {
+        let e = e.unwrap();
+        let dest = copy.path().join(e.path().strip_prefix(root("healthy-10.14")).unwrap());
+        if e.file_type().is_dir() {
+            std::fs::create_dir_all(&dest).unwrap();
+        } else {
+            std::fs::copy(e.path(), &dest).unwrap();
+        }
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kcheck"))
+        .args(["verify", "--root"])
+        .arg(copy.path())
+        .arg("--sqlite")
+        .arg(copy.path().join("k.sqlite"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("never writes to what it inspects"));
+    assert!(!copy.path().join("k.sqlite").exists());
+}
