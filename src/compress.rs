@@ -470,88 +470,407 @@ pub fn lzfse_encode(src: &[u8]) -> Vec<u8> {
 /// Decode a raw LZVN stream (no `bvxn` header, as inside a prelinkedkernel's
 /// `comp`/`lzvn` container) into exactly `size` bytes.
 ///
-/// The stream is wrapped in a synthetic `bvxn` block and decoded with
-/// lzfse_rust, which measured about 1.4-1.7x faster than the `lzvn` crate
-/// on 60 MB of shared libraries (the `lzvn` crate copies matches byte by
-/// byte), even counting the copy of the compressed input. If that fails,
-/// the stream is decoded again with `lzvn::decode_raw_into`, which reports
-/// where the problem is, to word the error.
+/// The output is allocated once, at `size` bytes, and the stream is decoded
+/// straight into it (see [`lzvn_decode_into`]). Like Apple's reference
+/// decoder, the stream must end with the end-of-stream instruction (`0x06`)
+/// followed by its 7 bytes of padding, and nothing after that.
 ///
-/// Errors if `size` exceeds [`MAX_DECOMPRESSED`], or the stream is
-/// malformed, produces fewer bytes than `size`, or would produce more.
+/// Errors (at the offset of the offending instruction) if `size` exceeds
+/// [`MAX_DECOMPRESSED`], or the stream is malformed, produces fewer bytes
+/// than `size`, or would produce more.
 pub fn lzvn_decode(src: &[u8], size: usize, layer: &str) -> FormatResult<Vec<u8>> {
-    let too_big = |what: &str, n: usize| {
-        FormatError::new(layer, 0, format!("lzvn {what} of {n} bytes exceeds the limit of {MAX_DECOMPRESSED} bytes"))
-    };
     if size as u64 > MAX_DECOMPRESSED {
-        return Err(too_big("declared size", size));
-    }
-    let n_raw = u32::try_from(size).map_err(|_| too_big("declared size", size))?;
-    let n_payload = u32::try_from(src.len()).map_err(|_| too_big("stream", src.len()))?;
-    let mut wrapped = Vec::with_capacity(src.len() + 16);
-    wrapped.extend_from_slice(b"bvxn");
-    wrapped.extend_from_slice(&n_raw.to_le_bytes());
-    wrapped.extend_from_slice(&n_payload.to_le_bytes());
-    wrapped.extend_from_slice(src);
-    wrapped.extend_from_slice(b"bvx$");
-    let mut out = lzfse_output(size);
-    match lzfse_rust::decode_bytes(&wrapped, &mut out) {
-        Ok(_) if out.len() == size => {
-            out.shrink_to_fit();
-            Ok(out)
-        }
-        result => {
-            drop(out);
-            drop(wrapped);
-            // Diagnose with the other decoder, which knows input offsets.
-            match lzvn_decode_direct(src, size, layer) {
-                Err(e) => Err(e),
-                Ok(_) => Err(FormatError::new(
-                    layer,
-                    0,
-                    match result {
-                        Err(e) => format!("lzvn: {}", lower(e)),
-                        Ok(_) => format!("lzvn stream does not decode to {size} bytes"),
-                    },
-                )),
-            }
-        }
-    }
-}
-
-/// Decode raw LZVN with the `lzvn` crate into exactly `size` bytes.
-///
-/// Slower than [`lzvn_decode`]'s main path, but its errors carry the input
-/// offset of the problem.
-fn lzvn_decode_direct(src: &[u8], size: usize, layer: &str) -> FormatResult<Vec<u8>> {
-    let mut out = vec![0u8; size];
-    let written = lzvn::decode_raw_into(src, &mut out).map_err(|e| lzvn_error(e, size, layer))?;
-    if written != size {
         return Err(FormatError::new(
             layer,
-            src.len() as u64,
-            format!("lzvn stream ended after {written} of {size} declared bytes"),
+            0,
+            format!("lzvn declared size of {size} bytes exceeds the limit of {MAX_DECOMPRESSED} bytes"),
         ));
     }
+    let mut out = vec![0u8; size];
+    lzvn_decode_into(src, &mut out).map_err(|e| e.into_format_error(size, layer))?;
     Ok(out)
 }
 
-/// Map an `lzvn` error to a [`FormatError`], keeping its input offset when
-/// it has one.
-fn lzvn_error(e: lzvn::Error, size: usize, layer: &str) -> FormatError {
-    match e {
-        lzvn::Error::TruncatedInput { position } => {
-            FormatError::new(layer, position as u64, "lzvn stream ends in the middle of an instruction")
+/// What went wrong in an LZVN stream; `at` is the input offset of the
+/// instruction at fault. Kept small and free of strings so the decode loop
+/// does no formatting; [`LzvnError::into_format_error`] words it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LzvnError {
+    /// The input ran out before an end-of-stream instruction.
+    MissingEos { at: usize, written: usize },
+    /// An instruction (opcode bytes or its literals) runs past the input.
+    Truncated { at: usize },
+    /// The end-of-stream opcode is not followed by its 7 padding bytes.
+    ShortPadding { at: usize },
+    /// Bytes after the end-of-stream instruction and its padding.
+    Trailing { at: usize, extra: usize },
+    /// An undefined opcode.
+    Undefined { at: usize, opcode: u8 },
+    /// A match distance of 0 or reaching before the start of the output.
+    Distance { at: usize, distance: usize, written: usize },
+    /// The instruction would write past the declared size.
+    Exceeds { at: usize, written: usize },
+    /// End of stream before the declared size was reached.
+    Short { at: usize, written: usize },
+}
+
+impl LzvnError {
+    #[cold]
+    fn into_format_error(self, size: usize, layer: &str) -> FormatError {
+        let (at, message) = match self {
+            LzvnError::MissingEos { at, written } => (
+                at,
+                format!("lzvn stream ended after {written} of {size} declared bytes without an end-of-stream marker"),
+            ),
+            LzvnError::Truncated { at } => (at, "lzvn stream ends in the middle of an instruction".to_string()),
+            LzvnError::ShortPadding { at } => {
+                (at, "lzvn end-of-stream marker is not followed by its 7 bytes of padding".to_string())
+            }
+            LzvnError::Trailing { at, extra } => {
+                (at, format!("lzvn stream has {extra} trailing bytes after the end-of-stream marker"))
+            }
+            LzvnError::Undefined { at, opcode } => (at, format!("invalid lzvn opcode {opcode:#04x}")),
+            LzvnError::Distance { at, distance, written } => {
+                (at, format!("lzvn match distance {distance} is invalid at output byte {written}"))
+            }
+            LzvnError::Exceeds { at, written } => {
+                (at, format!("decompressed data exceeds the declared size of {size} bytes (after {written} bytes)"))
+            }
+            LzvnError::Short { at, written } => {
+                (at, format!("lzvn stream ended after {written} of {size} declared bytes"))
+            }
+        };
+        FormatError::new(layer, at as u64, message)
+    }
+}
+
+/// Classes of LZVN opcodes (the first byte of each instruction).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LzvnOp {
+    /// `LLMMMDDD DDDDDDDD`: L literals, M + 3 match, 11-bit distance.
+    SmlD,
+    /// `101LLMMM DDDDDDMM DDDDDDDD`: L literals, M + 3 match, 14-bit distance.
+    MedD,
+    /// `LLMMM111 DDDDDDDD DDDDDDDD`: L literals, M + 3 match, 16-bit distance.
+    LrgD,
+    /// `LLMMM110`: L literals, M + 3 match at the previous distance.
+    PreD,
+    /// `1111MMMM` (M > 0): match at the previous distance.
+    SmlM,
+    /// `11110000 MMMMMMMM`: M + 16 match at the previous distance.
+    LrgM,
+    /// `1110LLLL` (L > 0): literals only.
+    SmlL,
+    /// `11100000 LLLLLLLL`: L + 16 literals.
+    LrgL,
+    /// `0x06`: end of stream (followed by 7 bytes of padding).
+    Eos,
+    /// `0x0e`, `0x16`: no operation.
+    Nop,
+    /// Everything else: undefined.
+    Udef,
+}
+
+const fn lzvn_op(b: u8) -> LzvnOp {
+    match b {
+        0x06 => LzvnOp::Eos,
+        0x0E | 0x16 => LzvnOp::Nop,
+        0x1E | 0x26 | 0x2E | 0x36 | 0x3E | 0x70..=0x7F | 0xD0..=0xDF => LzvnOp::Udef,
+        0xA0..=0xBF => LzvnOp::MedD,
+        0xE0 => LzvnOp::LrgL,
+        0xE1..=0xEF => LzvnOp::SmlL,
+        0xF0 => LzvnOp::LrgM,
+        0xF1..=0xFF => LzvnOp::SmlM,
+        _ if b & 7 == 6 => LzvnOp::PreD,
+        _ if b & 7 == 7 => LzvnOp::LrgD,
+        _ => LzvnOp::SmlD,
+    }
+}
+
+/// [`lzvn_op`] for every byte, so the decode loop dispatches with one load.
+static LZVN_OPS: [LzvnOp; 256] = {
+    let mut table = [LzvnOp::Udef; 256];
+    let mut i = 0;
+    while i < 256 {
+        table[i] = lzvn_op(i as u8);
+        i += 1;
+    }
+    table
+};
+
+/// How the common instructions (`sml_d`, `med_d`, `lrg_d`, `pre_d`,
+/// `sml_m`, `sml_l`) decode, as data, so the fast path in
+/// [`lzvn_decode_into`] needs no branch on the opcode. With `b0` the first
+/// byte and `v` the next two as a little-endian u16:
+///
+/// - literals `L = l`, match `M = m + (v & m_mask)`,
+/// - distance `((b0 & d_b0) << 8) | ((v & d_mask) >> d_shift)`, or, when
+///   `keep` is all ones, the previous distance (`d_b0` and `d_mask` are 0).
+///
+/// `len == 0` marks the other opcodes, left to the general path.
+#[derive(Debug, Clone, Copy)]
+struct LzvnFast {
+    keep: usize,
+    d_mask: u16,
+    len: u8,
+    l: u8,
+    m: u8,
+    m_mask: u8,
+    d_b0: u8,
+    d_shift: u8,
+}
+
+const fn lzvn_fast(b: u8) -> LzvnFast {
+    let none = LzvnFast { keep: usize::MAX, d_mask: 0, len: 0, l: 0, m: 0, m_mask: 0, d_b0: 0, d_shift: 0 };
+    let (l, m) = (b >> 6, ((b >> 3) & 7) + 3);
+    match lzvn_op(b) {
+        // D = ((b0 & 7) << 8) | b1.
+        LzvnOp::SmlD => LzvnFast { keep: 0, d_mask: 0xFF, len: 2, l, m, d_b0: 7, ..none },
+        // M = ((b0 & 7) << 2 | (b1 & 3)) + 3, D = (b1 >> 2) | (b2 << 6).
+        LzvnOp::MedD => LzvnFast {
+            keep: 0,
+            d_mask: 0xFFFF,
+            len: 3,
+            l: (b >> 3) & 3,
+            m: ((b & 7) << 2) + 3,
+            m_mask: 3,
+            d_shift: 2,
+            ..none
+        },
+        // D = b1 | (b2 << 8).
+        LzvnOp::LrgD => LzvnFast { keep: 0, d_mask: 0xFFFF, len: 3, l, m, ..none },
+        LzvnOp::PreD => LzvnFast { len: 1, l, m, ..none },
+        LzvnOp::SmlM => LzvnFast { len: 1, m: b & 15, ..none },
+        LzvnOp::SmlL => LzvnFast { len: 1, l: b & 15, ..none },
+        _ => none,
+    }
+}
+
+static LZVN_FAST: [LzvnFast; 256] = {
+    let mut table = [lzvn_fast(0); 256];
+    let mut i = 0;
+    while i < 256 {
+        table[i] = lzvn_fast(i as u8);
+        i += 1;
+    }
+    table
+};
+
+/// Copy `N` bytes from `src[from..]` to `out[to..]` as one fixed-size load
+/// and store (both bounds-checked).
+#[inline(always)]
+fn copy_fixed<const N: usize>(out: &mut [u8], to: usize, src: &[u8], from: usize) {
+    let chunk: [u8; N] = src[from..from + N].try_into().unwrap();
+    out[to..to + N].copy_from_slice(&chunk);
+}
+
+/// Copy `N` bytes within `out`, from `from` to `to`, as one fixed-size load
+/// and store; `from < to` and the chunk may overlap its destination (the
+/// load happens first).
+#[inline(always)]
+fn copy_within_fixed<const N: usize>(out: &mut [u8], from: usize, to: usize) {
+    let chunk: [u8; N] = out[from..from + N].try_into().unwrap();
+    out[to..to + N].copy_from_slice(&chunk);
+}
+
+/// Write the `m`-byte match at `out[pos..]` copied from `distance` bytes
+/// back. The caller has checked `1 <= distance <= pos` and
+/// `pos + m <= out.len()`.
+///
+/// Distances of 16 or more copy whole 16-byte chunks and 8 to 15 copy 8-byte
+/// chunks (each chunk reads only bytes already final: they lie at least one
+/// chunk behind its destination), rounding `m` up, when the output has room
+/// for the overshoot; the extra bytes are overwritten by later instructions.
+/// Shorter distances repeat the pattern.
+#[inline(always)]
+fn lzvn_copy_match(out: &mut [u8], pos: usize, distance: usize, m: usize) {
+    let from = pos - distance;
+    let room = out.len() - pos;
+    if distance >= 16 && room >= m + 16 {
+        let mut k = 0;
+        while k < m {
+            copy_within_fixed::<16>(out, from + k, pos + k);
+            k += 16;
         }
-        lzvn::Error::InvalidOpcode { position, opcode } => {
-            FormatError::new(layer, position as u64, format!("invalid lzvn opcode {opcode:#04x}"))
+    } else if distance >= 8 && room >= m + 8 {
+        let mut k = 0;
+        while k < m {
+            copy_within_fixed::<8>(out, from + k, pos + k);
+            k += 8;
         }
-        lzvn::Error::OutputTooSmall { written, .. } => FormatError::new(
-            layer,
-            0,
-            format!("decompressed data exceeds the declared size of {size} bytes (after {written} bytes)"),
-        ),
-        other => FormatError::new(layer, 0, format!("lzvn: {}", lower(other))),
+    } else if distance == 1 {
+        let b = out[from];
+        out[pos..pos + m].fill(b);
+    } else if distance >= m {
+        // No overlap: one plain copy.
+        out.copy_within(from..from + m, pos);
+    } else {
+        // Overlapping: the bytes from `from` repeat with period `distance`.
+        // Copy the pattern, then double the copied span each time (the
+        // source span always ends at or before its destination, and its
+        // length stays a multiple of the period).
+        let mut done = 0;
+        while done < m {
+            let n = (distance + done).min(m - done);
+            out.copy_within(from..from + n, pos + done);
+            done += n;
+        }
+    }
+}
+
+/// The fast path of [`lzvn_decode_into`]: decode the common instructions
+/// while there is room for fixed-size copies, at least 32 bytes of input left
+/// (opcode bytes plus up to 15 literals copied as 16 bytes) and 32 bytes of
+/// output (16 of literals, then a match copied as 16 bytes from at most 15
+/// bytes further on). Decoded by table ([`LzvnFast`]), without branching on
+/// the opcode; the checks are the same as in the general path. Returns (with
+/// the positions and distance updated) at the first instruction it leaves to
+/// the general path.
+#[inline(never)]
+fn lzvn_decode_fast(
+    src: &[u8],
+    out: &mut [u8],
+    ip_io: &mut usize,
+    pos_io: &mut usize,
+    distance_io: &mut usize,
+) -> Result<(), LzvnError> {
+    let (mut ip, mut pos, mut distance) = (*ip_io, *pos_io, *distance_io);
+    if src.len() < 32 || out.len() < 32 {
+        return Ok(());
+    }
+    let ip_last = src.len() - 32;
+    let pos_last = out.len() - 32;
+    while ip <= ip_last && pos <= pos_last {
+        let w: &[u8; 32] = src[ip..].first_chunk().unwrap();
+        let b0 = w[0];
+        let v = usize::from(u16::from_le_bytes([w[1], w[2]]));
+        let e = LZVN_FAST[usize::from(b0)];
+        if e.len == 0 {
+            break;
+        }
+        let at = ip;
+        let len = usize::from(e.len);
+        let l = usize::from(e.l);
+        let m = usize::from(e.m) + (v & usize::from(e.m_mask));
+        let new = (usize::from(b0 & e.d_b0) << 8) | ((v & usize::from(e.d_mask)) >> e.d_shift);
+        distance = (distance & e.keep) | new;
+        if l + m > out.len() - pos {
+            return Err(LzvnError::Exceeds { at, written: pos });
+        }
+        // Literals (l <= 15, all within `w`).
+        out[pos..pos + 16].copy_from_slice(&w[len..len + 16]);
+        ip += len + l;
+        pos += l;
+        // A match needs 1 <= distance <= pos. (A new distance always comes
+        // with a match, so distance <= pos holds afterwards.)
+        if (distance.wrapping_sub(1) >= pos) & (m > 0) {
+            return Err(LzvnError::Distance { at, distance, written: pos });
+        }
+        if m <= 16 && m <= distance {
+            // One 16-byte copy: the bytes of the match (m <= distance) are
+            // final, the rest are overwritten later. With m = 0 it copies
+            // harmlessly (distance <= pos).
+            copy_within_fixed::<16>(out, pos - distance, pos);
+        } else {
+            lzvn_copy_match(out, pos, distance, m);
+        }
+        pos += m;
+    }
+    (*ip_io, *pos_io, *distance_io) = (ip, pos, distance);
+    Ok(())
+}
+
+/// Decode a raw LZVN stream into all of `out`; `out.len()` is the declared
+/// decompressed size.
+///
+/// Each instruction is checked once, up front: its opcode bytes and literals
+/// lie within `src`, its literal and match lengths fit in what is left of
+/// `out`, and its match distance is neither 0 nor reaches before the start
+/// of `out`. Every slice access is bounds-checked as well, so a bug here can
+/// only panic, never read or write out of bounds. The copies use fixed-size
+/// chunks that may write a little past the end of the instruction (never
+/// past `out`); those bytes are rewritten by the instructions that follow.
+fn lzvn_decode_into(src: &[u8], out: &mut [u8]) -> Result<(), LzvnError> {
+    let mut ip = 0usize; // input position
+    let mut pos = 0usize; // output position
+    let mut distance = 0usize; // the previous match distance
+    loop {
+        lzvn_decode_fast(src, out, &mut ip, &mut pos, &mut distance)?;
+        let at = ip;
+        // The first three bytes of the instruction (zero past the end of
+        // the input; the instruction's length is checked below).
+        let w: [u8; 3] = match src.get(ip..).and_then(|s| s.first_chunk::<3>()) {
+            Some(w) => *w,
+            None => {
+                let rest = &src[ip.min(src.len())..];
+                if rest.is_empty() {
+                    return Err(LzvnError::MissingEos { at, written: pos });
+                }
+                let mut w = [0u8; 3];
+                w[..rest.len()].copy_from_slice(rest);
+                w
+            }
+        };
+        let b0 = usize::from(w[0]);
+        let b1 = usize::from(w[1]);
+        let b2 = usize::from(w[2]);
+        let (len, l, m) = match LZVN_OPS[b0] {
+            LzvnOp::SmlD => {
+                distance = ((b0 & 7) << 8) | b1;
+                (2, b0 >> 6, ((b0 >> 3) & 7) + 3)
+            }
+            LzvnOp::MedD => {
+                distance = (b1 >> 2) | (b2 << 6);
+                (3, (b0 >> 3) & 3, (((b0 & 7) << 2) | (b1 & 3)) + 3)
+            }
+            LzvnOp::LrgD => {
+                distance = b1 | (b2 << 8);
+                (3, b0 >> 6, ((b0 >> 3) & 7) + 3)
+            }
+            LzvnOp::PreD => (1, b0 >> 6, ((b0 >> 3) & 7) + 3),
+            LzvnOp::SmlM => (1, 0, b0 & 15),
+            LzvnOp::LrgM => (2, 0, b1 + 16),
+            LzvnOp::SmlL => (1, b0 & 15, 0),
+            LzvnOp::LrgL => (2, b1 + 16, 0),
+            LzvnOp::Nop => (1, 0, 0),
+            LzvnOp::Eos => {
+                let rest = src.len() - ip;
+                if rest < 8 {
+                    return Err(LzvnError::ShortPadding { at });
+                }
+                if rest > 8 {
+                    return Err(LzvnError::Trailing { at, extra: rest - 8 });
+                }
+                if pos != out.len() {
+                    return Err(LzvnError::Short { at, written: pos });
+                }
+                return Ok(());
+            }
+            LzvnOp::Udef => return Err(LzvnError::Undefined { at, opcode: w[0] }),
+        };
+        let lit = ip + len;
+        ip = lit + l;
+        if ip > src.len() {
+            return Err(LzvnError::Truncated { at });
+        }
+        if l + m > out.len() - pos {
+            return Err(LzvnError::Exceeds { at, written: pos });
+        }
+        if l > 0 {
+            if l <= 16 && src.len() - lit >= 16 && out.len() - pos >= 16 {
+                copy_fixed::<16>(out, pos, src, lit);
+            } else {
+                out[pos..pos + l].copy_from_slice(&src[lit..ip]);
+            }
+            pos += l;
+        }
+        if m > 0 {
+            if distance == 0 || distance > pos {
+                return Err(LzvnError::Distance { at, distance, written: pos });
+            }
+            lzvn_copy_match(out, pos, distance, m);
+            pos += m;
+        }
     }
 }
 
@@ -854,7 +1173,7 @@ mod tests {
         for data in [Vec::new(), b"x".to_vec(), mixed_bytes(500_000, 15)] {
             let enc = lzvn_encode(&data);
             assert!(lzvn_decode(&enc, data.len(), "comp/lzvn").unwrap() == data);
-            assert!(lzvn_decode_direct(&enc, data.len(), "comp/lzvn").unwrap() == data);
+            assert!(lzvn::decode_raw(&enc, data.len()).unwrap() == data);
             let err = lzvn_decode(&enc, data.len() + 1, "comp/lzvn").unwrap_err();
             assert!(err.message.contains("ended after"), "{err}");
             if !data.is_empty() {
@@ -868,6 +1187,342 @@ mod tests {
         assert!(lzvn_decode(&[0x06, 0, 0, 0, 0, 0, 0, 0], usize::MAX, "lzvn").is_err());
         for seed in 0..100 {
             let _ = lzvn_decode(&random_bytes(2000, seed), 4000, "lzvn");
+        }
+    }
+
+    /// The previous implementation: wrap the stream in a synthetic `bvxn`
+    /// block and decode it with lzfse_rust (kept for comparison).
+    fn lzvn_decode_via_lzfse_rust(src: &[u8], size: usize) -> Option<Vec<u8>> {
+        let mut wrapped = b"bvxn".to_vec();
+        wrapped.extend_from_slice(&u32::try_from(size).ok()?.to_le_bytes());
+        wrapped.extend_from_slice(&u32::try_from(src.len()).ok()?.to_le_bytes());
+        wrapped.extend_from_slice(src);
+        wrapped.extend_from_slice(b"bvx$");
+        let mut out = lzfse_output(size);
+        lzfse_rust::decode_bytes(&wrapped, &mut out).ok()?;
+        (out.len() == size).then_some(out)
+    }
+
+    /// Walk an LZVN stream's instructions (independently of the decoder's
+    /// loop) and return the opcode class of each, stopping at eos or at
+    /// anything unexpected.
+    fn lzvn_ops(stream: &[u8]) -> Vec<LzvnOp> {
+        let mut ops = Vec::new();
+        let mut i = 0;
+        while i < stream.len() {
+            let b0 = stream[i];
+            let b1 = usize::from(*stream.get(i + 1).unwrap_or(&0));
+            let op = lzvn_op(b0);
+            ops.push(op);
+            let (len, lits) = match op {
+                LzvnOp::SmlD => (2, b0 >> 6),
+                LzvnOp::MedD => (3, (b0 >> 3) & 3),
+                LzvnOp::LrgD => (3, b0 >> 6),
+                LzvnOp::PreD => (1, b0 >> 6),
+                LzvnOp::SmlM | LzvnOp::Nop => (1, 0),
+                LzvnOp::LrgM => (2, 0),
+                LzvnOp::SmlL => (1, b0 & 15),
+                LzvnOp::LrgL => (2, 0),
+                LzvnOp::Eos | LzvnOp::Udef => break,
+            };
+            i += len + usize::from(lits) + if op == LzvnOp::LrgL { b1 + 16 } else { 0 };
+        }
+        ops
+    }
+
+    /// Decode with ours and check against the input and the `lzvn` crate.
+    fn lzvn_check_roundtrip(data: &[u8]) -> Vec<u8> {
+        let enc = lzvn_encode(data);
+        let ours = lzvn_decode(&enc, data.len(), "lzvn").unwrap();
+        assert!(ours == data, "round trip of {} bytes differs", data.len());
+        assert!(lzvn::decode_raw(&enc, data.len()).unwrap() == data);
+        enc
+    }
+
+    #[test]
+    fn lzvn_opcode_table_matches_the_format() {
+        use LzvnOp::*;
+        let count = |op| (0..=255u8).filter(|&b| LZVN_OPS[usize::from(b)] == op).count();
+        // 0x00-0xff minus the special, med, literal, match and undefined rows.
+        assert_eq!(count(Eos), 1);
+        assert_eq!(count(Nop), 2);
+        assert_eq!(count(Udef), 5 + 16 + 16);
+        assert_eq!(count(MedD), 32);
+        assert_eq!((count(SmlL), count(LrgL), count(SmlM), count(LrgM)), (15, 1, 15, 1));
+        // Rows 0x00-0x6f, 0x80-0x9f, 0xc0-0xcf: 10 rows of 16, two of each
+        // 8 ending in 6 (pre_d) and 7 (lrg_d), minus 0x06-0x3e for pre_d.
+        assert_eq!(count(LrgD), 10 * 2);
+        assert_eq!(count(PreD), 10 * 2 - 8);
+        assert_eq!(count(SmlD), 10 * 12);
+        assert_eq!(LZVN_OPS[0x46], PreD);
+        assert_eq!(LZVN_OPS[0x07], LrgD);
+        assert_eq!(LZVN_OPS[0xC5], SmlD);
+        assert_eq!(LZVN_OPS[0xA6], MedD);
+        assert_eq!(LZVN_OPS[0x76], Udef);
+    }
+
+    /// A hand-assembled stream using every instruction kind, with what it
+    /// decodes to (the layouts were checked against Apple's reference
+    /// decoder, python `lzfse`; see `lzvn_hand_stream_cross_check`).
+    #[allow(clippy::unusual_byte_groupings)] // opcode bytes grouped by field
+    fn lzvn_hand_stream() -> (Vec<u8>, Vec<u8>) {
+        let mut s = Vec::new();
+        let mut want = Vec::new();
+        // lrg_l: 17 literals.
+        s.extend_from_slice(&[0xE0, 1]);
+        s.extend_from_slice(b"ABCDEFGHIJKLMNOPQ");
+        want.extend_from_slice(b"ABCDEFGHIJKLMNOPQ");
+        // nop, nop.
+        s.extend_from_slice(&[0x0E, 0x16]);
+        // sml_l: 3 literals.
+        s.extend_from_slice(b"\xe3xyz");
+        want.extend_from_slice(b"xyz");
+        // sml_d: L = 1, M = 4, D = 3: "!" then "yz!y".
+        s.extend_from_slice(&[0b01_001_000, 3, b'!']);
+        want.extend_from_slice(b"!yz!y");
+        // med_d: L = 2, M = ((1 << 2) | 2) + 3 = 9, D = 20 (low 6 bits in
+        // byte 1 above the 2 match bits, the rest in byte 2).
+        s.extend_from_slice(&[0b101_10_001, (20 << 2) | 2, 0, b'#', b'$']);
+        want.extend_from_slice(b"#$");
+        for _ in 0..9 {
+            want.push(want[want.len() - 20]);
+        }
+        // lrg_d: L = 3, M = 4, D = 0x0102 would be too far; D = 7.
+        s.extend_from_slice(&[0b11_001_111, 7, 0, b'u', b'v', b'w']);
+        want.extend_from_slice(b"uvw");
+        for _ in 0..4 {
+            want.push(want[want.len() - 7]);
+        }
+        // pre_d: L = 1, M = 3, D = 7 (previous).
+        s.extend_from_slice(&[0b01_000_110, b'p']);
+        want.push(b'p');
+        for _ in 0..3 {
+            want.push(want[want.len() - 7]);
+        }
+        // sml_m: M = 5, D = 7.
+        s.push(0xF5);
+        for _ in 0..5 {
+            want.push(want[want.len() - 7]);
+        }
+        // lrg_m: M = 16 + 40, D = 7 (overlapping).
+        s.extend_from_slice(&[0xF0, 40]);
+        for _ in 0..56 {
+            want.push(want[want.len() - 7]);
+        }
+        // sml_d: L = 0, M = 10, D = 100.
+        s.extend_from_slice(&[0b00_111_000, 100]);
+        for _ in 0..10 {
+            want.push(want[want.len() - 100]);
+        }
+        // med_d with a 14-bit distance > 255: L = 0, M = 34, D = 0x101.
+        // First 300 literals (lrg_l 16 + 255 = 271, then sml_l 15, 14).
+        s.extend_from_slice(&[0xE0, 255]);
+        let lits: Vec<u8> = (0..300u32).map(|i| (i * 7 + 3) as u8).collect();
+        s.extend_from_slice(&lits[..271]);
+        s.push(0xEF);
+        s.extend_from_slice(&lits[271..286]);
+        s.push(0xEE);
+        s.extend_from_slice(&lits[286..]);
+        want.extend_from_slice(&lits);
+        s.extend_from_slice(&[0b101_00_111, (((0x101u32 & 63) << 2) | 3) as u8, (0x101u32 >> 6) as u8]);
+        for _ in 0..34 {
+            want.push(want[want.len() - 0x101]);
+        }
+        // lrg_d with a two-byte distance (checks the byte order): L = 0,
+        // M = 10, D = 0x0180.
+        s.extend_from_slice(&[0b00_111_111, 0x80, 0x01]);
+        for _ in 0..10 {
+            want.push(want[want.len() - 0x180]);
+        }
+        s.extend_from_slice(&[0x06, 0, 0, 0, 0, 0, 0, 0]);
+        (s, want)
+    }
+
+    #[test]
+    fn lzvn_every_opcode_kind() {
+        let (s, want) = lzvn_hand_stream();
+        let ops = lzvn_ops(&s);
+        use LzvnOp::*;
+        for op in [SmlD, MedD, LrgD, PreD, SmlM, LrgM, SmlL, LrgL, Nop] {
+            assert!(ops.contains(&op), "{op:?} missing from the hand-assembled stream");
+        }
+        assert!(lzvn_decode(&s, want.len(), "lzvn").unwrap() == want);
+        assert!(lzvn_decode_via_lzfse_rust(&s, want.len()).unwrap() == want);
+        // The encoder, on mixed data, uses the distance and literal forms.
+        let data = mixed_bytes(1 << 20, 40);
+        let enc = lzvn_check_roundtrip(&data);
+        let ops = lzvn_ops(&enc);
+        for op in [SmlD, MedD, LrgD, PreD, SmlM, LrgM, SmlL, LrgL] {
+            assert!(ops.contains(&op), "lzvn::encode_raw did not produce {op:?}");
+        }
+    }
+
+    #[test]
+    fn lzvn_roundtrips() {
+        lzvn_check_roundtrip(b"");
+        for n in 1..40 {
+            lzvn_check_roundtrip(&mixed_bytes(n, n as u64));
+            lzvn_check_roundtrip(&vec![b'a'; n]);
+        }
+        lzvn_check_roundtrip(&random_bytes(100_000, 41));
+        lzvn_check_roundtrip(&vec![0u8; 1 << 20]);
+        lzvn_check_roundtrip(&b"abcdefgh".iter().copied().cycle().take(300_000).collect::<Vec<_>>());
+        lzvn_check_roundtrip(&mixed_bytes(1 << 20, 42));
+        // Overlapping matches: a period-d pattern, runs of many lengths, at
+        // every distance 1..=8 (and a few longer ones), including right at
+        // the end of the output.
+        for d in 1..=20usize {
+            let mut data = Vec::new();
+            let pattern = random_bytes(d, d as u64 + 100);
+            for (i, run) in [3usize, 4, 5, 7, 9, 16, 17, 31, 33, 100, 271, 272, 1000].iter().enumerate() {
+                data.extend_from_slice(&random_bytes(i % 3, i as u64));
+                data.extend(pattern.iter().cycle().take(run + d));
+            }
+            lzvn_check_roundtrip(&data);
+            for cut in [1, 2, 5, 15, 16, 17] {
+                lzvn_check_roundtrip(&data[..data.len() - cut]);
+            }
+        }
+        // Data reusing far-back content (large distances).
+        let mut far = random_bytes(70_000, 43);
+        far.extend_from_within(100..30_000);
+        far.extend_from_within(60_000..69_000);
+        lzvn_check_roundtrip(&far);
+    }
+
+    #[test]
+    fn lzvn_overlap_copies_at_every_distance_and_length() {
+        // Hand-assembled: 8 literals, then one match (lrg_m after a lrg_d
+        // setting the distance) of every length at every short distance.
+        for d in 1..=18usize {
+            for m in 3..=60usize {
+                let lits = b"01234567890abcdefghi";
+                let mut s = vec![0xE0, 4];
+                s.extend_from_slice(lits);
+                // lrg_d: L = 0, M = 3, D = d.
+                s.extend_from_slice(&[0b00_000_111, d as u8, 0]);
+                let mut want = lits.to_vec();
+                let mut left = m;
+                let mut first = true;
+                while left > 0 {
+                    let k = if first { 3 } else { left.min(15) };
+                    if !first {
+                        s.push(0xF0 | k as u8);
+                    }
+                    first = false;
+                    for _ in 0..k {
+                        want.push(want[want.len() - d]);
+                    }
+                    left -= k;
+                }
+                s.extend_from_slice(&[0x06, 0, 0, 0, 0, 0, 0, 0]);
+                assert!(lzvn_decode(&s, want.len(), "lzvn").unwrap() == want, "d {d} m {m}");
+            }
+        }
+    }
+
+    /// Decode a malformed stream; return the error's offset and message.
+    fn lzvn_err(src: &[u8], size: usize) -> (u64, String) {
+        let e = lzvn_decode(src, size, "comp/lzvn").unwrap_err();
+        assert_eq!(e.layer, "comp/lzvn");
+        (e.offset, e.message)
+    }
+
+    #[test]
+    fn lzvn_malformed_streams() {
+        const EOS: [u8; 8] = [0x06, 0, 0, 0, 0, 0, 0, 0];
+        let cat = |parts: &[&[u8]]| parts.concat();
+        // Distance 0, and distance beyond the output (sml_d, lrg_d, med_d).
+        let (at, msg) = lzvn_err(&cat(&[b"\xe3abc", &[0b00_000_000, 0], &EOS]), 6);
+        assert_eq!(at, 4, "{msg}");
+        assert!(msg.contains("distance 0"), "{msg}");
+        let (at, msg) = lzvn_err(&cat(&[b"\xe3abc", &[0b01_000_000, 5, b'd'], &EOS]), 7);
+        assert_eq!(at, 4);
+        assert!(msg.contains("distance 5 is invalid at output byte 4"), "{msg}");
+        assert_eq!(lzvn_err(&cat(&[b"\xe3abc", &[0b00_000_111, 4, 0], &EOS]), 6).0, 4);
+        assert!(lzvn_decode(&cat(&[b"\xe3abc", &[0b00_000_111, 3, 0], &EOS]), 6, "l").is_ok());
+        assert_eq!(lzvn_err(&cat(&[b"\xe3abc", &[0xA0, 4 << 2, 0], &EOS]), 6).0, 4);
+        // A previous-distance match before any distance was set.
+        let (at, msg) = lzvn_err(&cat(&[b"\xe3abc", &[0xF3], &EOS]), 6);
+        assert_eq!(at, 4);
+        assert!(msg.contains("distance 0"), "{msg}");
+        assert_eq!(lzvn_err(&cat(&[&[0b01_000_110], b"a", &EOS]), 4).0, 0);
+        // Output past the declared size: by literals, by a match, by one byte.
+        let (at, msg) = lzvn_err(&cat(&[b"\xe3abc", b"\xe2de", &EOS]), 4);
+        assert_eq!(at, 4);
+        assert!(msg.starts_with("decompressed data exceeds the declared size of 4 bytes"), "{msg}");
+        let (at, msg) = lzvn_err(&cat(&[b"\xe3abc", &[0b00_000_000, 3], &EOS]), 5);
+        assert_eq!(at, 4);
+        assert!(msg.contains("exceeds"), "{msg}");
+        // Stream ending early, with and without eos.
+        let (at, msg) = lzvn_err(&cat(&[b"\xe3abc", &EOS]), 10);
+        assert_eq!((at, msg.as_str()), (4, "lzvn stream ended after 3 of 10 declared bytes"));
+        let (at, msg) = lzvn_err(b"\xe3abc", 3);
+        assert_eq!(at, 4);
+        assert!(msg.starts_with("lzvn stream ended after 3 of 3 declared bytes without"), "{msg}");
+        assert!(lzvn_err(b"", 0).1.contains("without an end-of-stream marker"));
+        // Truncated instructions: in the opcode bytes, and in the literals.
+        for bad in [&[0xE3, b'a'][..], &[0xE0], &[0xE3, b'a', b'b', b'c', 0x07, 1], &[0xE3, b'a', b'b', b'c', 0x00]] {
+            let (at, msg) = lzvn_err(bad, 100);
+            assert_eq!(at, if bad[0] == 0xE3 && bad.len() > 3 { 4 } else { 0 }, "{bad:?}");
+            assert_eq!(msg, "lzvn stream ends in the middle of an instruction", "{bad:?}");
+        }
+        // Undefined opcodes.
+        for op in [0x1E, 0x26, 0x2E, 0x36, 0x3E, 0x70, 0x77, 0x7F, 0xD0, 0xD6, 0xDF] {
+            let (at, msg) = lzvn_err(&cat(&[b"\xe1a", &[op], &EOS]), 10);
+            assert_eq!(at, 2);
+            assert_eq!(msg, format!("invalid lzvn opcode {op:#04x}"));
+        }
+        // The end-of-stream padding: required, any value, nothing after it.
+        let (at, msg) = lzvn_err(b"\xe3abc\x06\0\0\0\0\0\0", 3);
+        assert_eq!(at, 4);
+        assert!(msg.contains("7 bytes of padding"), "{msg}");
+        assert!(lzvn_decode(b"\xe3abc\x06\x01\x02\x03\x04\x05\x06\x07", 3, "l").unwrap() == b"abc");
+        let (at, msg) = lzvn_err(b"\xe3abc\x06\0\0\0\0\0\0\0junk", 3);
+        assert_eq!(at, 4);
+        assert!(msg.contains("4 trailing bytes"), "{msg}");
+        // Declared size over the cap: refused before allocating.
+        let (at, msg) = lzvn_err(&EOS, MAX_DECOMPRESSED as usize + 1);
+        assert_eq!(at, 0);
+        assert!(msg.contains("exceeds the limit"), "{msg}");
+    }
+
+    #[test]
+    fn lzvn_truncations_and_flips_do_not_panic() {
+        let data = mixed_bytes(6000, 50);
+        let enc = lzvn_check_roundtrip(&data);
+        for cut in 0..enc.len() {
+            let e = lzvn_decode(&enc[..cut], data.len(), "lzvn").unwrap_err();
+            assert!(e.offset <= cut as u64, "cut {cut}: {e}");
+        }
+        let noise = random_bytes(40_000, 51);
+        for i in 0..10_000 {
+            let mut bad = enc.clone();
+            let flips = 1 + usize::from(noise[4 * i] % 4);
+            for k in 0..flips {
+                let at = (usize::from(noise[4 * i + k]) << 8 | usize::from(noise[(4 * i + k + 7) % noise.len()]))
+                    % bad.len();
+                bad[at] ^= 1 << (noise[(4 * i + k + 13) % noise.len()] % 8);
+            }
+            let size = match i % 3 {
+                0 => data.len(),
+                1 => data.len() / 2,
+                _ => data.len() + 100,
+            };
+            match lzvn_decode(&bad, size, "lzvn") {
+                // A flip can leave a valid stream: then the old
+                // decoder must agree with it (lzfse_rust also insists on
+                // zero padding after eos, which Apple's does not).
+                Ok(out) => {
+                    let n = bad.len();
+                    bad[n - 7..].fill(0);
+                    assert!(Some(out) == lzvn_decode_via_lzfse_rust(&bad, size), "flip {i}");
+                }
+                Err(e) => assert!(e.offset < bad.len() as u64 + 1, "flip {i}: {e}"),
+            }
+        }
+        for seed in 0..300 {
+            let _ = lzvn_decode(&random_bytes(3000, seed), 6000, "lzvn");
         }
     }
 
@@ -972,6 +1627,36 @@ mod tests {
         }
     }
 
+    /// Python script: raw LZVN from the reference encoder, by compressing
+    /// chunks of < 4096 bytes (each comes back as one `bvxn` block) and
+    /// joining their streams without their end-of-stream instructions.
+    const PY_LZVN_ENCODE: &str = "import lzfse, struct\nparts = []\n\
+        for i in range(0, len(d), 4000):\n\
+        \x20   blk = lzfse.compress(d[i:i+4000]); assert blk[:4] == b'bvxn'\n\
+        \x20   n = struct.unpack('<I', blk[8:12])[0]; s = blk[12:12+n]\n\
+        \x20   assert s[-8:] == b'\\x06' + b'\\0'*7\n\
+        \x20   parts.append(s[:-8])\n\
+        sys.stdout.buffer.write(b''.join(parts) + b'\\x06' + b'\\0'*7)";
+
+    #[test]
+    fn lzvn_cross_check_with_python_reference() {
+        for data in [mixed_bytes(300_000, 60), b"abcdefgh".repeat(5000), vec![0u8; 100_000], mixed_bytes(123_457, 62)] {
+            let Some(theirs) = python("lzfse", &format!("{PY_IO}{PY_LZVN_ENCODE}"), &data) else {
+                return;
+            };
+            assert!(lzvn_decode(&theirs, data.len(), "lzvn").unwrap() == data, "reference encoder stream");
+        }
+        // The reference decoder reads the hand-assembled stream the same.
+        let (s, want) = lzvn_hand_stream();
+        let script = format!(
+            "{PY_IO}import lzfse, struct\n\
+             sys.stdout.buffer.write(lzfse.decompress(b'bvxn' + struct.pack('<II', {}, len(d)) + d + b'bvx$'))",
+            want.len()
+        );
+        let back = python("lzfse", &script, &s).unwrap();
+        assert!(back == want, "python lzfse decoded the hand-assembled stream differently");
+    }
+
     #[test]
     fn python_lzfse_multi_block_stream() {
         let data = mixed_bytes(3_000_000, 31);
@@ -1033,6 +1718,53 @@ mod tests {
         result.unwrap()
     }
 
+    /// LZVN decode speed on a FAT-wrapped `comp`/`lzvn` prelinkedkernel
+    /// (e.g. `plk-600.fat-lzvn` from `gen_fixtures --scale 600`): ours, the
+    /// old lzfse_rust path, and Apple's reference decoder (python `lzfse`),
+    /// best of 5 each, interleaved. Run with `LZVN_BENCH_FILE=path cargo
+    /// test --release --lib -- --ignored --nocapture bench_lzvn_file`.
+    #[test]
+    #[ignore]
+    fn bench_lzvn_file() {
+        let Ok(path) = std::env::var("LZVN_BENCH_FILE") else {
+            println!("skipped: LZVN_BENCH_FILE not set");
+            return;
+        };
+        let file = std::fs::read(&path).unwrap();
+        let be32 = |at: usize| u32::from_be_bytes(file[at..at + 4].try_into().unwrap()) as usize;
+        let comp = if file.starts_with(b"comp") { 0 } else { 0x1c };
+        let (size, n) = (be32(comp + 0x0c), be32(comp + 0x10));
+        let stream = &file[comp + 0x180..comp + 0x180 + n];
+        println!("{path}: {n} -> {size} bytes");
+        let (mut ours, mut old) = (f64::MAX, f64::MAX);
+        let want = lzvn_decode_via_lzfse_rust(stream, size).unwrap();
+        for _ in 0..5 {
+            let t = std::time::Instant::now();
+            let a = lzvn_decode(stream, size, "b").unwrap();
+            ours = ours.min(t.elapsed().as_secs_f64());
+            assert!(a == want);
+            drop(a);
+            let t = std::time::Instant::now();
+            let b = lzvn_decode_via_lzfse_rust(stream, size).unwrap();
+            old = old.min(t.elapsed().as_secs_f64());
+            drop(b);
+        }
+        let script = format!(
+            "{PY_IO}import lzfse, struct, time\nblk = b'bvxn' + struct.pack('<II', {size}, len(d)) + d + b'bvx$'\n\
+             best = 1e9\nfor _ in range(5):\n    t = time.perf_counter(); out = lzfse.decompress(blk)\n\
+             \x20   best = min(best, time.perf_counter() - t); del out\nprint(best)"
+        );
+        let reference =
+            python("lzfse", &script, stream).map(|o| String::from_utf8(o).unwrap().trim().parse::<f64>().unwrap());
+        let mbs = |s: f64| size as f64 / s / 1e6;
+        println!("lzvn_decode (ours)        {:>7.1} ms {:>6.0} MB/s", ours * 1e3, mbs(ours));
+        println!("lzvn via lzfse_rust (old) {:>7.1} ms {:>6.0} MB/s", old * 1e3, mbs(old));
+        if let Some(r) = reference {
+            println!("python lzfse (reference)  {:>7.1} ms {:>6.0} MB/s", r * 1e3, mbs(r));
+            println!("ours / reference time: {:.2}", ours / r);
+        }
+    }
+
     #[test]
     #[ignore]
     fn bench_throughput() {
@@ -1049,9 +1781,11 @@ mod tests {
 
         let vn = time("lzvn_encode", n, 1, || lzvn_encode(&data));
         println!("  lzvn ratio {:.3}", vn.len() as f64 / n as f64);
-        let a = time("lzvn_decode (lzvn crate)", n, 5, || lzvn_decode_direct(&vn, n, "b").unwrap());
+        let a = time("lzvn_decode (lzvn crate)", n, 5, || lzvn::decode_raw(&vn, n).unwrap());
         assert!(a == data);
-        let b = time("lzvn_decode (lzfse_rust)", n, 5, || lzvn_decode(&vn, n, "b").unwrap());
+        let b = time("lzvn_decode (lzfse_rust)", n, 5, || lzvn_decode_via_lzfse_rust(&vn, n).unwrap());
+        assert!(b == data);
+        let b = time("lzvn_decode (own)", n, 5, || lzvn_decode(&vn, n, "b").unwrap());
         assert!(b == data);
 
         let fse = time("lzfse_encode", n, 1, || lzfse_encode(&data));
