@@ -403,6 +403,24 @@ fn uuid_at_address(
     Ok(kext.uuid().map(|u| macho::format_uuid(&u)))
 }
 
+/// The Mach-O of a fileset entry, its `fileoff` checked against the image.
+fn entry_view<'a>(image: &'a [u8], e: &macho::FilesetEntry, chain: &str, layer: &'a str) -> FormatResult<MachView<'a>> {
+    let off = usize::try_from(e.fileoff).unwrap_or(usize::MAX);
+    if off >= image.len() {
+        return Err(FormatError::new(
+            chain,
+            e.cmd_offset as u64,
+            format!(
+                "fileset entry {} fileoff {:#x} is past the end of the image ({:#x} bytes)",
+                e.id,
+                e.fileoff,
+                image.len()
+            ),
+        ));
+    }
+    MachView::parse(image, off, layer)
+}
+
 fn read_fileset(
     view: &MachView<'_>,
     image: &[u8],
@@ -416,37 +434,14 @@ fn read_fileset(
         entries.iter().enumerate().rev().map(|(i, e)| (e.id.as_str(), i)).collect();
     let mut seen = vec![false; entries.len()];
     let entry_uuid = |i: usize| -> FormatResult<Option<String>> {
-        let e = &entries[i];
-        let layer = format!("{chain} > fileset entry {}", e.id);
-        let off = usize::try_from(e.fileoff).unwrap_or(usize::MAX);
-        if off >= image.len() {
-            return Err(FormatError::new(
-                chain,
-                e.cmd_offset as u64,
-                format!(
-                    "fileset entry {} fileoff {:#x} is past the end of the image ({:#x} bytes)",
-                    e.id,
-                    e.fileoff,
-                    image.len()
-                ),
-            ));
-        }
-        let v = MachView::parse(image, off, &layer)?;
+        let layer = format!("{chain} > fileset entry {}", entries[i].id);
+        let v = entry_view(image, &entries[i], chain, &layer)?;
         Ok(v.uuid().map(|u| macho::format_uuid(&u)))
     };
     if let Some(&k) = by_id.get("com.apple.kernel") {
         seen[k] = true;
-        let e = &entries[k];
-        let layer = format!("{chain} > fileset entry {}", e.id);
-        let off = usize::try_from(e.fileoff).unwrap_or(usize::MAX);
-        if off >= image.len() {
-            return Err(FormatError::new(
-                chain,
-                e.cmd_offset as u64,
-                format!("kernel fileoff {:#x} is past the end of the image", e.fileoff),
-            ));
-        }
-        let kv = MachView::parse(image, off, &layer)?;
+        let layer = format!("{chain} > fileset entry {}", entries[k].id);
+        let kv = entry_view(image, &entries[k], chain, &layer)?;
         info.kernel.uuid = kv.uuid().map(|u| macho::format_uuid(&u));
         let text = kv.segment("__TEXT")?;
         info.kernel.version = text

@@ -2,6 +2,8 @@
 //! `sqlite3` command-line tool (an independent reader), host rows replaced
 //! atomically.
 
+mod common;
+use common::copy_tree;
 use std::path::{Path, PathBuf};
 
 use kcheck::verify::{Sip, VerifyOptions, verify};
@@ -102,15 +104,7 @@ fn an_interrupted_write_leaves_the_previous_rows() {
 #[test]
 fn never_writes_inside_the_volume_it_checks() {
     let dir = tempfile::tempdir().unwrap();
-    for e in walkdir::WalkDir::new(root("healthy-10.14")) {
-        let e = e.unwrap();
-        let dest = dir.path().join(e.path().strip_prefix(root("healthy-10.14")).unwrap());
-        if e.file_type().is_dir() {
-            std::fs::create_dir_all(&dest).unwrap();
-        } else {
-            std::fs::copy(e.path(), &dest).unwrap();
-        }
-    }
+    copy_tree(&root("healthy-10.14"), dir.path());
     let r = verify(&VerifyOptions { root: dir.path().to_path_buf(), data_root: None, sip: Sip::Unknown }).unwrap();
     let err = kcheck::fleet::write_sqlite(&dir.path().join("Library/kcheck.sqlite"), "h", &r, 1).unwrap_err();
     assert!(err.to_string().contains("never writes to what it inspects"), "{err}");
@@ -133,15 +127,7 @@ fn verify_sqlite_from_the_command_line() {
     assert_eq!(query(&db, "SELECT code FROM kcheck_findings"), [["KX002"]]);
     // Inside the inspected root: refused, nothing written there.
     let copy = tempfile::tempdir().unwrap();
-    for e in walkdir::WalkDir::new(root("healthy-10.14")) {
-        let e = e.unwrap();
-        let dest = copy.path().join(e.path().strip_prefix(root("healthy-10.14")).unwrap());
-        if e.file_type().is_dir() {
-            std::fs::create_dir_all(&dest).unwrap();
-        } else {
-            std::fs::copy(e.path(), &dest).unwrap();
-        }
-    }
+    copy_tree(&root("healthy-10.14"), copy.path());
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_kcheck"))
         .args(["verify", "--root"])
         .arg(copy.path())

@@ -1,6 +1,8 @@
 //! `verify --live` on recorded probe outputs (the same parsers the live
 //! subprocesses feed), and the `zones`, `panic` and `loaded` commands.
 
+mod common;
+use common::copy_tree;
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
@@ -13,18 +15,6 @@ use serde_json::Value;
 
 fn testdata(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata").join(rel)
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    for e in walkdir::WalkDir::new(from) {
-        let e = e.unwrap();
-        let dest = to.join(e.path().strip_prefix(from).unwrap());
-        if e.file_type().is_dir() {
-            std::fs::create_dir_all(&dest).unwrap();
-        } else {
-            std::fs::copy(e.path(), &dest).unwrap();
-        }
-    }
 }
 
 const ZONE_PANIC: &str = r#"Anonymous UUID:       5D1C7E6B-9C2B-4F0A-8A62-1F2E3D4C5B6A

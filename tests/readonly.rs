@@ -2,6 +2,8 @@
 //! root (paths, sizes, modes, modification times, content hashes) is the
 //! same before and after every command has run on it.
 
+mod common;
+use common::copy_tree;
 use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -23,18 +25,6 @@ fn manifest(root: &Path) -> Manifest {
         );
     }
     m
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    for e in walkdir::WalkDir::new(from) {
-        let e = e.unwrap();
-        let dest = to.join(e.path().strip_prefix(from).unwrap());
-        if e.file_type().is_dir() {
-            std::fs::create_dir_all(&dest).unwrap();
-        } else {
-            std::fs::copy(e.path(), &dest).unwrap();
-        }
-    }
 }
 
 #[test]

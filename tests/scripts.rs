@@ -4,6 +4,8 @@
 //! committed fixture roots and a `/Volumes`-like folder built from them.
 //! The tests are skipped, with a message, where there is no `sh`.
 
+mod common;
+use common::copy_tree;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -61,18 +63,6 @@ fn run(name: &str, args: &[&str]) -> Output {
 
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    for e in walkdir::WalkDir::new(from) {
-        let e = e.unwrap();
-        let dest = to.join(e.path().strip_prefix(from).unwrap());
-        if e.file_type().is_dir() {
-            std::fs::create_dir_all(&dest).unwrap();
-        } else {
-            std::fs::copy(e.path(), &dest).unwrap();
-        }
-    }
 }
 
 /// A `/Volumes` as Recovery shows it: `Macintosh HD` + `Macintosh HD -

@@ -2,6 +2,8 @@
 //! eras is produced by a root that shows exactly that problem, healthy
 //! roots are clean, and malformed roots give findings or clear errors.
 
+mod common;
+use common::copy_tree;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -231,18 +233,6 @@ fn committed_roots_are_what_the_generator_writes() {
 }
 
 // ---- malformed roots ----
-
-fn copy_tree(from: &Path, to: &Path) {
-    for e in walkdir::WalkDir::new(from) {
-        let e = e.unwrap();
-        let dest = to.join(e.path().strip_prefix(from).unwrap());
-        if e.file_type().is_dir() {
-            std::fs::create_dir_all(&dest).unwrap();
-        } else {
-            std::fs::copy(e.path(), &dest).unwrap();
-        }
-    }
-}
 
 fn scratch_root(name: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
