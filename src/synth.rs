@@ -654,7 +654,8 @@ pub fn img4(im4p: &[u8]) -> Vec<u8> {
     der(0x30, &body)
 }
 
-fn kext(id: &str, version: &str, path: &str, code: usize) -> SynthKext {
+/// A kext with an executable, its UUID derived from its id and version.
+pub fn kext(id: &str, version: &str, path: &str, code: usize) -> SynthKext {
     let exe = path.rsplit('/').next().unwrap_or(id).trim_end_matches(".kext").to_string();
     SynthKext {
         bundle_id: id.into(),

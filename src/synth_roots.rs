@@ -58,19 +58,11 @@ pub struct RootSpec {
     pub extra: Vec<(bool, &'static str, Vec<u8>)>,
 }
 
+/// A small kext for the fixture roots (one library, 0x180 bytes of code).
 fn small(id: &str, version: &str, path: &str) -> SynthKext {
-    let exe = path.rsplit('/').next().unwrap_or(id).trim_end_matches(".kext").to_string();
-    SynthKext {
-        bundle_id: id.into(),
-        version: version.into(),
-        bundle_path: path.into(),
-        executable: Some(exe),
-        uuid: uuid_for(&format!("{id}-{version}")),
-        code_size: 0x180,
-        libraries: vec![("com.apple.kpi.iokit".into(), "19.0".into())],
-        image: None,
-        personalities: 0,
-    }
+    let mut k = synth::kext(id, version, path, 0x180);
+    k.libraries.truncate(1);
+    k
 }
 
 /// The kexts every fake root has installed: Apple kexts (one with a nested
