@@ -3,22 +3,14 @@
 //! read off each file by hand), the LD001/LD002 checks against the fixture
 //! roots, and robustness against truncated and random input.
 
+mod common;
+use common::realdata;
 use std::path::{Path, PathBuf};
 
 use kcheck::loaded::{self, LoadedKext};
 use kcheck::macho::format_uuid;
 use kcheck::synth_roots::base_kexts;
 use kcheck::verify::{Facts, Sip, VerifyOptions, gather};
-
-fn realdata() -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/realdata");
-    if p.is_dir() {
-        Some(p)
-    } else {
-        eprintln!("SKIPPED: ../shared/realdata not found");
-        None
-    }
-}
 
 /// What one row must be: (bundle id, version, index, refs, address, uuid,
 /// linked against).

@@ -3,21 +3,13 @@
 //! then synthetic logs for each zone-exhaustion generation, the JSON forms,
 //! the findings rules, the output shapes, `find_reports` and robustness.
 
+mod common;
+use common::realdata;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use kcheck::findings::Severity;
 use kcheck::panic::{self, PanicClass, PanicFormat, PanicReport};
-
-fn realdata() -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/realdata");
-    if p.is_dir() {
-        Some(p)
-    } else {
-        eprintln!("SKIPPED: ../shared/realdata not found");
-        None
-    }
-}
 
 /// Expected facts of one real file.
 struct Case {

@@ -5,21 +5,13 @@
 //! Expected UUIDs were read with LIEF 1.0.0 (an independent Mach-O parser);
 //! `scripts/crosscheck.py` re-derives them on every CI run.
 
-use std::path::{Path, PathBuf};
+mod common;
+use common::realdata;
+use std::path::Path;
 
 use kcheck::cache::{self, CacheInfo, CacheKind, OpenOptions};
 use kcheck::macho::format_uuid;
 use kcheck::synth::{self, Arch, Comp};
-
-fn realdata() -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/realdata");
-    if p.is_dir() {
-        Some(p)
-    } else {
-        eprintln!("SKIPPED: ../shared/realdata not found; real-sample tests did not run");
-        None
-    }
-}
 
 fn open(p: &Path, arch: Option<&str>) -> CacheInfo {
     let opts = OpenOptions { arch: arch.map(str::to_string), hash: true };

@@ -3,8 +3,9 @@
 //! research/zones-panics.md §1, the ZN001/ZN002 rules, the renderers and
 //! `watch` with a scripted sampler.
 
+mod common;
+use common::realdata;
 use std::cell::RefCell;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use kcheck::error::Error;
@@ -16,16 +17,6 @@ use serde_json::{Value, json};
 
 const KIB: u64 = 1024;
 const MIB: u64 = 1024 * 1024;
-
-fn realdata() -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/realdata");
-    if p.is_dir() {
-        Some(p)
-    } else {
-        eprintln!("SKIPPED: ../shared/realdata not found; real zprint samples did not run");
-        None
-    }
-}
 
 /// The default header (10.14 → 26), with `-w` / `-t` columns when asked.
 fn header(w: bool, t: bool) -> String {

@@ -20,3 +20,15 @@ pub fn copy_tree(from: &Path, to: &Path) {
         }
     }
 }
+
+/// `../shared/realdata`, or `None` (saying loudly that the real-sample
+/// tests are skipped) when it is not beside the repository.
+pub fn realdata() -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/realdata");
+    if p.is_dir() {
+        Some(p)
+    } else {
+        eprintln!("SKIPPED: ../shared/realdata not found; real-sample tests did not run");
+        None
+    }
+}
