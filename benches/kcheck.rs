@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 
 use divan::Bencher;
 use divan::counter::BytesCount;
-use kcheck::synth;
+use kcheck_testkit::synth;
 
 fn main() {
     divan::main();
@@ -44,7 +44,7 @@ fn data() -> &'static Data {
         let raw = get(".raw");
         let lzvn = comp_stream(&get(".fat-lzvn"), 0x1c);
         let lzss = comp_stream(&get(".comp-lzss"), 0);
-        let lzfse = kcheck::compress::lzfse_encode(&raw);
+        let lzfse = kcheck_testkit::encode::lzfse_encode(&raw);
         let view = kcheck::macho::MachView::parse(&raw, 0, "bench").unwrap();
         let xml = view.section_data("__PRELINK_INFO", "__info").unwrap().unwrap().1;
         let end = xml.iter().position(|b| *b == 0).unwrap_or(xml.len());
@@ -58,7 +58,7 @@ fn root() -> &'static PathBuf {
     ROOT.get_or_init(|| {
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-root");
         if !dir.join("root/System/Library/CoreServices/SystemVersion.plist").exists() {
-            kcheck::synth_roots::write_scaled_root(&dir, KEXTS, 100 * 1024).unwrap();
+            kcheck_testkit::roots::write_scaled_root(&dir, KEXTS, 100 * 1024).unwrap();
         }
         dir.join("root")
     })
@@ -116,7 +116,7 @@ fn verify_big_root(b: Bencher) {
     let root = root();
     b.bench(|| {
         let opts =
-            kcheck::verify::VerifyOptions { root: root.clone(), data_root: None, sip: kcheck::verify::Sip::Unknown };
-        kcheck::verify::verify(&opts).unwrap().findings.len()
+            kcheck::facts::VerifyOptions { root: root.clone(), data_root: None, sip: kcheck::system::Sip::Unknown };
+        kcheck::app::verify::verify(&opts).unwrap().findings.len()
     });
 }

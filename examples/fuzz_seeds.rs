@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use kcheck::synth::{self, Arch};
+use kcheck_testkit::synth::{self, Arch};
 
 fn put(dir: &Path, target: &str, name: &str, bytes: &[u8]) -> std::io::Result<()> {
     let d = dir.join(target);
@@ -43,13 +43,23 @@ fn main() -> std::io::Result<()> {
     // Small images keep the decoders' seeds fast.
     let small = synth::prelinked_kernel(&synth::catalina_kernel(), &synth::kexts_a()[..2], Arch::X86_64, [1; 16]);
     let small = &small[..small.len().min(0x4000)];
-    put(&dir, "lzss", "plk-head", &sized(small.len(), &kcheck::compress::lzss_encode(small)))?;
-    put(&dir, "lzss", "text", &sized(64, &kcheck::compress::lzss_encode(b"hello hello hello hello, kernel cache")))?;
-    put(&dir, "lzvn", "plk-head", &sized(small.len(), &kcheck::compress::lzvn_encode(small)))?;
-    put(&dir, "lzvn", "text", &sized(40, &kcheck::compress::lzvn_encode(b"hello hello hello hello, kernel cache")))?;
-    put(&dir, "lzfse", "plk-head", &kcheck::compress::lzfse_encode(small))?;
-    put(&dir, "lzfse", "tiny", &kcheck::compress::lzfse_encode(b"kernel"))?;
-    put(&dir, "lzfse", "small", &kcheck::compress::lzfse_encode(&small[..3000]))?;
+    put(&dir, "lzss", "plk-head", &sized(small.len(), &kcheck_testkit::encode::lzss_encode(small)))?;
+    put(
+        &dir,
+        "lzss",
+        "text",
+        &sized(64, &kcheck_testkit::encode::lzss_encode(b"hello hello hello hello, kernel cache")),
+    )?;
+    put(&dir, "lzvn", "plk-head", &sized(small.len(), &kcheck_testkit::encode::lzvn_encode(small)))?;
+    put(
+        &dir,
+        "lzvn",
+        "text",
+        &sized(40, &kcheck_testkit::encode::lzvn_encode(b"hello hello hello hello, kernel cache")),
+    )?;
+    put(&dir, "lzfse", "plk-head", &kcheck_testkit::encode::lzfse_encode(small))?;
+    put(&dir, "lzfse", "tiny", &kcheck_testkit::encode::lzfse_encode(b"kernel"))?;
+    put(&dir, "lzfse", "small", &kcheck_testkit::encode::lzfse_encode(&small[..3000]))?;
     // Prelink XML: both dialects, from the fixtures' own info sections.
     let plk = synth::prelinked_kernel(&synth::catalina_kernel(), &synth::kexts_a(), Arch::X86_64, [2; 16]);
     let kc =
@@ -60,8 +70,8 @@ fn main() -> std::io::Result<()> {
             put(&dir, "prelink_xml", name, xml)?;
         }
     }
-    for k in kcheck::synth_roots::base_kexts() {
-        put(&dir, "info_plist", &k.bundle_id, &kcheck::synth_roots::info_plist(&k))?;
+    for k in kcheck_testkit::roots::base_kexts() {
+        put(&dir, "info_plist", &k.bundle_id, &kcheck_testkit::roots::info_plist(&k))?;
     }
     put(&dir, "info_plist", "exe", &synth::kext_macho(&synth::kexts_a()[6], Arch::X86_64, 0, 0))?;
     let realdata = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/realdata");

@@ -1,5 +1,5 @@
 //! Regenerate the committed fixtures: `cargo run --example gen_fixtures [DIR]`
-//! (default `testdata`). Every file is synthesised by `kcheck::synth`.
+//! (default `testdata`). Every file is synthesised by `kcheck_testkit::synth`.
 //!
 //! `cargo run --release --example gen_fixtures -- --scale N [--code BYTES] DIR`
 //! writes realistic-size caches with N kexts instead, and
@@ -28,7 +28,7 @@ fn main() -> std::io::Result<()> {
     if let Some(n) = value("--scale-root") {
         let n: usize = n.parse().expect("--scale-root takes a number of kexts");
         let code: usize = value("--code").map_or(100 * 1024, |c| c.parse().expect("--code takes bytes"));
-        kcheck::synth_roots::write_scaled_root(&dir, n, code)?;
+        kcheck_testkit::roots::write_scaled_root(&dir, n, code)?;
         println!("{}", dir.join("root").display());
         return Ok(());
     }
@@ -37,14 +37,14 @@ fn main() -> std::io::Result<()> {
         let code: usize = value("--code").map_or(100 * 1024, |c| c.parse().expect("--code takes bytes"));
         std::fs::create_dir_all(&dir)?;
         let mut out = Vec::new();
-        for (name, bytes) in kcheck::synth::scaled_fixtures(n, code) {
+        for (name, bytes) in kcheck_testkit::synth::scaled_fixtures(n, code) {
             let p = dir.join(name);
             std::fs::write(&p, bytes)?;
             out.push(p);
         }
         out
     } else {
-        kcheck::synth::write_fixtures(&dir)?
+        kcheck_testkit::synth::write_fixtures(&dir)?
     };
     for p in written {
         let len = std::fs::metadata(&p)?.len();

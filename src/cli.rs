@@ -551,10 +551,10 @@ pub fn read_text(path: &std::path::Path) -> Result<String, Error> {
 /// The facts of `root` to compare live evidence with: `None` when the
 /// default root `/` is not a macOS system (e.g. reading a saved listing on
 /// Linux); an error when an explicitly given root is not one.
-fn facts_for(root: PathBuf, data_root: Option<PathBuf>) -> Result<Option<crate::verify::Facts>, Error> {
+fn facts_for(root: PathBuf, data_root: Option<PathBuf>) -> Result<Option<crate::facts::Facts>, Error> {
     let default = root == std::path::Path::new("/") && data_root.is_none();
-    let opts = crate::verify::VerifyOptions { root, data_root, sip: crate::verify::Sip::Unknown };
-    match crate::verify::gather(&opts) {
+    let opts = crate::facts::VerifyOptions { root, data_root, sip: crate::system::Sip::Unknown };
+    match crate::facts::gather(&opts) {
         Ok(f) => Ok(Some(f)),
         Err(Error::NotSystem { .. }) if default => Ok(None),
         Err(e) => Err(e),
@@ -594,22 +594,24 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<u8, Error> {
         }
         Command::Verify { root, data_root, sip, live, probe_dir, sqlite, host, output } => {
             let sip = match sip {
-                SipArg::Enabled => crate::verify::Sip::Enabled,
-                SipArg::Disabled => crate::verify::Sip::Disabled,
-                SipArg::Unknown => crate::verify::Sip::Unknown,
+                SipArg::Enabled => crate::system::Sip::Enabled,
+                SipArg::Disabled => crate::system::Sip::Disabled,
+                SipArg::Unknown => crate::system::Sip::Unknown,
             };
-            let opts = crate::verify::VerifyOptions { root, data_root, sip };
+            let opts = crate::facts::VerifyOptions { root, data_root, sip };
             let report = match (live, probe_dir) {
-                (false, _) => crate::verify::verify(&opts)?,
-                (true, Some(dir)) => crate::verify::verify_with(&opts, Some(&crate::live::RecordedProbe::new(&dir)))?,
+                (false, _) => crate::app::verify::verify(&opts)?,
+                (true, Some(dir)) => {
+                    crate::app::verify::verify_with(&opts, Some(&crate::facts::live::RecordedProbe::new(&dir)))?
+                }
                 (true, None) if cfg!(target_os = "macos") => {
-                    crate::verify::verify_with(&opts, Some(&crate::live::SystemProbe))?
+                    crate::app::verify::verify_with(&opts, Some(&crate::facts::live::SystemProbe))?
                 }
                 (true, None) => return Err(live_only("verify --live")),
             };
             if let Some(db) = &sqlite {
-                let host = host.unwrap_or_else(crate::fleet::hostname);
-                crate::fleet::write_sqlite(db, &host, &report, crate::fleet::now())?;
+                let host = host.unwrap_or_else(crate::report::sqlite::hostname);
+                crate::report::sqlite::write_sqlite(db, &host, &report, crate::report::sqlite::now())?;
             }
             if quiet {
                 writeln!(out, "{}", report::verdict_line(report.verdict, &report.findings)).map_err(Error::Output)?;
@@ -656,12 +658,12 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<u8, Error> {
             root,
             output,
         } => {
-            let th = crate::zprint::Thresholds {
+            let th = crate::check::zones::Thresholds {
                 share_warn,
                 share_error,
                 elements_error,
                 min_bytes: min_mib << 20,
-                ..crate::zprint::Thresholds::default()
+                ..crate::check::zones::Thresholds::default()
             };
             let build = build.or_else(|| crate::system::SystemRoot::open(&root, None).ok().map(|s| s.build));
             let format = output.format()?;
@@ -675,13 +677,13 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<u8, Error> {
                 if !(interval.is_finite() && interval >= 0.0) {
                     return Err(Error::Unsupported("--interval takes a number of seconds".into()));
                 }
-                use crate::live::Probe;
+                use crate::facts::live::Probe;
                 use std::io::IsTerminal;
-                let probe = crate::live::SystemProbe;
+                let probe = crate::facts::live::SystemProbe;
                 let mut sample = || probe.run("/usr/bin/zprint", &[]);
                 let mut sleep = std::thread::sleep;
                 let live_view = format == Format::Text && !quiet && std::io::stdout().is_terminal();
-                let findings = crate::zprint::watch(
+                let findings = crate::app::zones::watch(
                     &mut sample,
                     std::time::Duration::from_secs_f64(interval),
                     samples,
@@ -697,28 +699,29 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<u8, Error> {
                 } else {
                     report::write_findings(out, &findings).map_err(Error::Output)?;
                 }
-                return Ok(crate::findings::Verdict::of(&findings).exit_code());
+                return Ok(crate::check::finding::Verdict::of(&findings).exit_code());
             }
             let (name, text) = match &file {
                 Some(f) => (f.clone(), read_text(f)?),
                 None if cfg!(target_os = "macos") => {
-                    use crate::live::Probe;
-                    let text = crate::live::SystemProbe.run("/usr/bin/zprint", &[]).map_err(Error::Unsupported)?;
+                    use crate::facts::live::Probe;
+                    let text =
+                        crate::facts::live::SystemProbe.run("/usr/bin/zprint", &[]).map_err(Error::Unsupported)?;
                     (PathBuf::from("zprint"), text)
                 }
                 None => return Err(live_only("kcheck zones without a FILE")),
             };
-            let table = crate::zprint::parse(&text).map_err(|e| Error::format(&name, e))?;
-            let findings = crate::zprint::sample_findings(&table, &th, build.as_deref());
+            let table = crate::logs::zprint::parse(&text).map_err(|e| Error::format(&name, e))?;
+            let findings = crate::check::zones::sample_findings(&table, &th, build.as_deref());
             match format {
                 Format::Json => {
-                    serde_json::to_writer_pretty(&mut *out, &crate::zprint::to_json(&table, &findings))
+                    serde_json::to_writer_pretty(&mut *out, &crate::report::zones::to_json(&table, &findings))
                         .map_err(|e| Error::Output(std::io::Error::other(e)))?;
                     writeln!(out).map_err(Error::Output)?;
                 }
-                Format::Text => crate::zprint::write_text(out, &table, &findings, top).map_err(Error::Output)?,
+                Format::Text => crate::report::zones::write_text(out, &table, &findings, top).map_err(Error::Output)?,
             }
-            Ok(crate::findings::Verdict::of(&findings).exit_code())
+            Ok(crate::check::finding::Verdict::of(&findings).exit_code())
         }
         Command::Panic { files, root, data_root, limit, output } => {
             let format = output.format()?;
@@ -733,9 +736,10 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<u8, Error> {
             match &sys {
                 Some(sys) if files.is_empty() => {
                     let dir = sys.join(crate::system::Vol::Data, "/Library/Logs/DiagnosticReports");
-                    for path in crate::panic::find_reports(&dir, limit) {
+                    for path in crate::logs::panic::find_reports(&dir, limit) {
                         let parsed = read_text(&path).and_then(|t| {
-                            crate::panic::parse(&t, &path.display().to_string()).map_err(|e| Error::format(&path, e))
+                            crate::logs::panic::parse(&t, &path.display().to_string())
+                                .map_err(|e| Error::format(&path, e))
                         });
                         match parsed {
                             Ok(r) => reports.push(r),
@@ -746,17 +750,17 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<u8, Error> {
                 _ => {
                     for f in &files {
                         let text = read_text(f)?;
-                        let r =
-                            crate::panic::parse(&text, &f.display().to_string()).map_err(|e| Error::format(f, e))?;
+                        let r = crate::logs::panic::parse(&text, &f.display().to_string())
+                            .map_err(|e| Error::format(f, e))?;
                         reports.push(r);
                     }
                 }
             }
             let build = sys.as_ref().map(|s| s.build.clone());
-            let findings = crate::panic::findings(&reports, build.as_deref());
+            let findings = crate::check::panics::findings(&reports, build.as_deref());
             match format {
                 Format::Json => {
-                    let mut v = crate::panic::to_json(&reports, &findings);
+                    let mut v = crate::report::panic::to_json(&reports, &findings);
                     if !skipped.is_empty() {
                         v["skipped"] = serde_json::json!(skipped);
                     }
@@ -767,21 +771,21 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<u8, Error> {
                     if reports.is_empty() && files.is_empty() {
                         writeln!(out, "No panic reports found.").map_err(Error::Output)?;
                     }
-                    crate::panic::write_text(out, &reports, &findings).map_err(Error::Output)?;
+                    crate::report::panic::write_text(out, &reports, &findings).map_err(Error::Output)?;
                     for s in &skipped {
                         writeln!(out, "skipped: {s}").map_err(Error::Output)?;
                     }
                 }
             }
-            Ok(crate::findings::Verdict::of(&findings).exit_code())
+            Ok(crate::check::finding::Verdict::of(&findings).exit_code())
         }
         Command::Loaded { file, root, data_root, all, output } => {
             let format = output.format()?;
             let (name, text) = match &file {
                 Some(f) => (f.clone(), read_text(f)?),
                 None if cfg!(target_os = "macos") => {
-                    use crate::live::Probe;
-                    let probe = crate::live::SystemProbe;
+                    use crate::facts::live::Probe;
+                    let probe = crate::facts::live::SystemProbe;
                     let kmutil = std::path::Path::new("/usr/bin/kmutil").exists();
                     let text = if kmutil {
                         probe.run("/usr/bin/kmutil", &["showloaded"])
@@ -795,28 +799,30 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<u8, Error> {
                 }
                 None => return Err(live_only("kcheck loaded without a FILE")),
             };
-            let rows = crate::loaded::parse(&text).map_err(|e| Error::format(&name, e))?;
+            let rows = crate::logs::kextstat::parse(&text).map_err(|e| Error::format(&name, e))?;
             let findings = match facts_for(root, data_root)? {
-                Some(facts) => crate::loaded::compare_with_system(&rows, &facts),
+                Some(facts) => crate::check::loaded::compare_with_system(&rows, &facts),
                 None => Vec::new(),
             };
             match format {
                 Format::Json => {
-                    serde_json::to_writer_pretty(&mut *out, &crate::loaded::to_json(&rows, &findings))
+                    serde_json::to_writer_pretty(&mut *out, &crate::report::loaded::to_json(&rows, &findings))
                         .map_err(|e| Error::Output(std::io::Error::other(e)))?;
                     writeln!(out).map_err(Error::Output)?;
                 }
-                Format::Text if all => crate::loaded::write_text_all(out, &rows, &findings).map_err(Error::Output)?,
-                Format::Text => crate::loaded::write_text(out, &rows, &findings).map_err(Error::Output)?,
+                Format::Text if all => {
+                    crate::report::loaded::write_text_all(out, &rows, &findings).map_err(Error::Output)?
+                }
+                Format::Text => crate::report::loaded::write_text(out, &rows, &findings).map_err(Error::Output)?,
             }
-            Ok(crate::findings::Verdict::of(&findings).exit_code())
+            Ok(crate::check::finding::Verdict::of(&findings).exit_code())
         }
         Command::Diff { a, b, cache, output } => {
             let format = output.format()?;
             let opts = OpenOptions { arch: cache.arch, hash: false };
             let ca = cache::open(&a, &opts)?;
             let cb = cache::open(&b, &opts)?;
-            let d = crate::diff::diff(&ca, &cb);
+            let d = crate::cache::diff::diff(&ca, &cb);
             report::diff(out, &ca, &cb, &d, format).map_err(Error::Output)?;
             Ok(if d.is_empty() { 0 } else { 1 })
         }

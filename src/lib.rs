@@ -1,31 +1,39 @@
 //! kcheck reads macOS kernel caches and answers: will the next boot run
 //! the kexts that are installed?
 //!
-//! Pipeline: bytes → [`container`] (FAT, `comp`, IM4P, LZFSE layers, via
-//! [`compress`]) → [`macho`] views → [`prelink`] XML → [`cache::CacheInfo`]
-//! → [`diff`] → [`report`] (text or JSON). [`cli`] is the only module that
-//! knows about the command line; [`synth`] writes the synthetic fixtures
-//! the tests and the demo use.
+//! The modules follow the data, and every import points down this list:
+//!
+//! 1. [`error`], [`bytes`] — errors that name file, layer and offset; the
+//!    one checked byte reader.
+//! 2. Decoders: [`compress`] (LZSS, LZVN, LZFSE, Adler-32) and
+//!    [`container`] (FAT, `comp`, IMG4/IM4P).
+//! 3. Readers, bytes or text → records: [`macho`], [`prelink`] (the
+//!    kernel's XML dialect), [`cache`] (a whole kernel cache, and the diff
+//!    of two), [`system`] (a system root: release, era, installed kexts),
+//!    [`logs`] (zprint, panic reports, kextstat / kmutil listings).
+//! 4. [`facts`] — gathering: reads a root (and, live, probes the running
+//!    Mac) into one [`facts::Facts`].
+//! 5. [`check`] — rules: pure functions from facts to findings.
+//! 6. [`report`] — renderers (text, JSON, JSONL, SQLite), taking a
+//!    [`report::Style`]; no global state.
+//! 7. [`app`] — one short function per command.
+//! 8. `cli` (feature `cli`) — the clap definitions; `main.rs` is a thin
+//!    binary over it. Nothing else sees clap.
 
-pub mod bundle;
+#![forbid(unsafe_code)]
+
+pub mod app;
+pub mod bytes;
 pub mod cache;
+pub mod check;
+#[cfg(feature = "cli")]
 pub mod cli;
 pub mod compress;
 pub mod container;
-pub mod diff;
 pub mod error;
-pub mod findings;
-pub mod fleet;
-pub mod known_issues;
-pub mod live;
-pub mod loaded;
+pub mod facts;
+pub mod logs;
 pub mod macho;
-pub mod panic;
 pub mod prelink;
 pub mod report;
-pub mod synth;
-pub mod synth_roots;
-pub mod synth_xml;
 pub mod system;
-pub mod verify;
-pub mod zprint;

@@ -3,6 +3,6 @@
 #![no_main]
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     if let Ok(info) = kcheck::cache::analyze(data, None) {
-        let _ = kcheck::diff::diff(&info, &info);
+        let _ = kcheck::cache::diff::diff(&info, &info);
     }
 });

@@ -12,5 +12,5 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         let _ = view.section_data("__PRELINK_INFO", "__info");
     }
     let _ = kcheck::cache::analyze(data, None);
-    let _ = kcheck::bundle::executable_uuids(data);
+    let _ = kcheck::system::bundle::executable_uuids(data);
 });

@@ -1,0 +1,482 @@
+//! A kernel cache, opened: its container layers, its kernel, and every kext
+//! linked into it.
+//!
+//! Two Mach-O kinds carry kexts:
+//! - the `MH_EXECUTE` prelinked kernel (macOS ≤ 10.15, older iOS): kext
+//!   images inside `__PRELINK_TEXT`, their Info.plists in
+//!   `__PRELINK_INFO,__info`; a kext's UUID is the `LC_UUID` of the Mach-O
+//!   found at its `_PrelinkExecutableSourceAddr` (what Apple's `kclist`
+//!   does), since the plist carries no UUID;
+//! - the `MH_FILESET` kernel collection (macOS 11+, iOS 14+): one
+//!   `LC_FILESET_ENTRY` per kext (its Mach-O at the entry's `fileoff`),
+//!   with versions and paths from the collection's `__PRELINK_INFO`.
+//!
+//! The file is read once; each layer is decoded once into one buffer.
+
+pub mod diff;
+
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use crate::container::{self, Slice};
+use crate::error::{Error, FormatError, FormatResult};
+use crate::macho::{self, MachView, Segment};
+use crate::prelink;
+
+/// The kernel cache files kcheck reads are at most this large.
+pub const MAX_FILE_SIZE: u64 = 2 << 30;
+/// A cache with more kexts than this is refused (real ones have < 1,000).
+pub const MAX_KEXTS: usize = 100_000;
+/// Longest bundle identifier, version or path accepted from a cache.
+pub const MAX_STRING: usize = 4096;
+
+/// What the innermost image is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CacheKind {
+    /// `MH_EXECUTE` with `__PRELINK_INFO`.
+    PrelinkedKernel,
+    /// `MH_FILESET`.
+    KernelCollection,
+    /// Any other Mach-O (a kext executable, a bare kernel, …).
+    MachO,
+}
+
+impl CacheKind {
+    /// The kebab-case name used in text and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CacheKind::PrelinkedKernel => "prelinked-kernel",
+            CacheKind::KernelCollection => "kernel-collection",
+            CacheKind::MachO => "mach-o",
+        }
+    }
+}
+
+/// The kernel linked into a cache.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Kernel {
+    /// `Darwin Kernel Version …`.
+    pub version: Option<String>,
+    /// The kernel's `LC_UUID`.
+    pub uuid: Option<String>,
+}
+
+/// One kext linked into a cache.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Kext {
+    /// `CFBundleIdentifier`.
+    pub bundle_id: String,
+    /// `CFBundleVersion`.
+    pub version: Option<String>,
+    /// `LC_UUID` of the kext's executable; `None` for codeless kexts.
+    pub uuid: Option<String>,
+    /// `_PrelinkBundlePath`.
+    pub bundle_path: Option<String>,
+    /// `_PrelinkExecutableRelativePath`.
+    pub executable_relative_path: Option<String>,
+    /// `_PrelinkExecutableLoadAddr` (or the fileset entry's vmaddr).
+    #[serde(serialize_with = "hex_opt")]
+    pub load_address: Option<u64>,
+    /// `_PrelinkExecutableSize`.
+    pub executable_size: Option<u64>,
+}
+
+fn hex_opt<S: serde::Serializer>(v: &Option<u64>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(x) => s.serialize_str(&format!("{x:#x}")),
+        None => s.serialize_none(),
+    }
+}
+
+/// A FAT slice with the UUID of its Mach-O, when it is one.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct SliceInfo {
+    /// Architecture.
+    pub arch: String,
+    /// Offset in the file.
+    pub offset: u64,
+    /// Size in bytes.
+    pub size: u64,
+    /// `LC_UUID` of the slice, if it is a Mach-O with one.
+    pub uuid: Option<String>,
+}
+
+/// Everything kcheck knows about one cache file.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct CacheInfo {
+    /// The path as given.
+    pub file: PathBuf,
+    /// File size in bytes.
+    pub file_size: u64,
+    /// SHA-256 of the file, lower-case hex (when asked for).
+    pub sha256: Option<String>,
+    /// Container layers, outermost first.
+    pub layers: Vec<String>,
+    /// FAT slices of the outermost FAT layer.
+    pub slices: Vec<SliceInfo>,
+    /// What the innermost image is.
+    pub kind: CacheKind,
+    /// Mach-O filetype name.
+    pub filetype: String,
+    /// Mach-O architecture.
+    pub arch: String,
+    /// `LC_UUID` of the top-level image.
+    pub uuid: Option<String>,
+    /// Size of the decoded Mach-O image.
+    pub image_size: u64,
+    /// The kernel.
+    pub kernel: Kernel,
+    /// `_PrelinkKCID`, as an upper-case UUID.
+    pub kc_id: Option<String>,
+    /// `_BootKCID` (auxiliary/system collections), as an upper-case UUID.
+    pub boot_kc_id: Option<String>,
+    /// Size of the `__PRELINK_INFO,__info` XML in bytes.
+    pub prelink_info_size: Option<u64>,
+    /// The kexts, in cache order.
+    pub kexts: Vec<Kext>,
+}
+
+impl CacheInfo {
+    /// Kexts without an executable.
+    pub fn codeless_count(&self) -> usize {
+        self.kexts.iter().filter(|k| k.load_address.is_none() && k.uuid.is_none()).count()
+    }
+}
+
+/// Options for [`open`].
+#[derive(Clone, Debug, Default)]
+pub struct OpenOptions {
+    /// FAT slice to read (`x86_64`, `arm64e`, …).
+    pub arch: Option<String>,
+    /// Compute the file's SHA-256.
+    pub hash: bool,
+}
+
+/// Read and analyse the cache at `path`.
+pub fn open(path: &Path, opts: &OpenOptions) -> Result<CacheInfo, Error> {
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    if meta.is_dir() {
+        return Err(Error::format(path, FormatError::new("file", 0, "is a directory, not a file")));
+    }
+    if meta.len() > MAX_FILE_SIZE {
+        return Err(Error::format(
+            path,
+            FormatError::new(
+                "file",
+                0,
+                format!("{} bytes is larger than any kernel cache ({MAX_FILE_SIZE} max)", meta.len()),
+            ),
+        ));
+    }
+    let data = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let mut info = analyze(&data, opts.arch.as_deref()).map_err(|e| Error::format(path, e))?;
+    info.file = path.to_path_buf();
+    if opts.hash {
+        info.sha256 = Some(sha256_hex(&data));
+    }
+    Ok(info)
+}
+
+/// SHA-256 of `data` as lower-case hex.
+pub fn sha256_hex(data: &[u8]) -> String {
+    let digest = Sha256::digest(data);
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Analyse a cache held in memory.
+pub fn analyze(data: &[u8], arch: Option<&str>) -> FormatResult<CacheInfo> {
+    let un = container::unwrap(data, arch)?;
+    let chain = un.chain();
+    let image = un.image();
+    let view = MachView::parse(image, 0, &chain).map_err(|e| rebase(e, un.file_offset))?;
+    let slices = slice_infos(data, &un.slices);
+    let mut info = CacheInfo {
+        file: PathBuf::new(),
+        file_size: data.len() as u64,
+        sha256: None,
+        layers: un.layers.clone(),
+        slices,
+        kind: CacheKind::MachO,
+        filetype: view.filetype(),
+        arch: view.arch(),
+        uuid: view.uuid().map(|u| macho::format_uuid(&u)),
+        image_size: image.len() as u64,
+        kernel: Kernel::default(),
+        kc_id: None,
+        boot_kc_id: None,
+        prelink_info_size: None,
+        kexts: Vec::new(),
+    };
+    let segments = view.segments().map_err(|e| rebase(e, un.file_offset))?;
+    let prelink = view.section_data("__PRELINK_INFO", "__info").map_err(|e| rebase(e, un.file_offset))?;
+    let xml_layer = format!("{chain} > __PRELINK_INFO,__info");
+    let doc = match &prelink {
+        Some((_, bytes)) => {
+            info.prelink_info_size = Some(bytes.iter().position(|b| *b == 0).unwrap_or(bytes.len()) as u64);
+            Some(prelink::parse(bytes).map_err(|e| FormatError { layer: xml_layer.clone(), ..e })?)
+        }
+        None => None,
+    };
+    if let Some(doc) = &doc {
+        let root = doc.root();
+        info.kc_id = kcid(root.get("_PrelinkKCID"));
+        info.boot_kc_id = kcid(root.get("_BootKCID"));
+    }
+    match view.header.filetype {
+        macho::MH_FILESET => {
+            info.kind = CacheKind::KernelCollection;
+            read_fileset(&view, image, doc.as_ref(), &chain, &xml_layer, &mut info)?;
+        }
+        _ if doc.is_some() => {
+            info.kind = CacheKind::PrelinkedKernel;
+            info.kernel.uuid = info.uuid.clone();
+            let text = segments.iter().find(|s| s.name == "__TEXT");
+            info.kernel.version = text
+                .and_then(|s| macho::find_kernel_version(view.segment_data(s)))
+                .or_else(|| macho::find_kernel_version(image));
+            let doc = doc.as_ref().expect("checked is_some");
+            info.kexts = read_prelinked(doc, &view, &segments, image, &chain, &xml_layer)?;
+        }
+        macho::MH_EXECUTE => {
+            // A bare kernel (e.g. /System/Library/Kernels/kernel).
+            let text = segments.iter().find(|s| s.name == "__TEXT");
+            if let Some(v) = text.and_then(|s| macho::find_kernel_version(view.segment_data(s))) {
+                info.kernel.version = Some(v);
+                info.kernel.uuid = info.uuid.clone();
+            }
+        }
+        _ => {}
+    }
+    Ok(info)
+}
+
+fn rebase(mut e: FormatError, base: Option<u64>) -> FormatError {
+    if let Some(b) = base {
+        e.offset = e.offset.saturating_add(b);
+    }
+    e
+}
+
+fn slice_infos(data: &[u8], slices: &[Slice]) -> Vec<SliceInfo> {
+    slices
+        .iter()
+        .map(|s| {
+            let bytes = &data[s.offset as usize..(s.offset + s.size) as usize];
+            let uuid =
+                MachView::parse(bytes, 0, "fat slice").ok().and_then(|v| v.uuid()).map(|u| macho::format_uuid(&u));
+            SliceInfo { arch: s.arch.clone(), offset: s.offset, size: s.size, uuid }
+        })
+        .collect()
+}
+
+fn kcid(node: Option<prelink::NodeRef<'_, '_>>) -> Option<String> {
+    let bytes = node?.as_data()?;
+    let arr: [u8; 16] = bytes.get(..16)?.try_into().ok()?;
+    Some(macho::format_uuid(&arr))
+}
+
+fn string_key(dict: prelink::NodeRef<'_, '_>, key: &str) -> Option<String> {
+    dict.get(key).and_then(|n| n.as_str()).map(str::to_string)
+}
+
+fn the_kext_list<'d, 'a>(doc: &'d prelink::Doc<'a>, layer: &str) -> FormatResult<Vec<prelink::NodeRef<'d, 'a>>> {
+    let root = doc.root();
+    // Apple's kclist also accepts a bare array at the root.
+    let list = match root.kind() {
+        prelink::Kind::Array => root,
+        _ => root
+            .get("_PrelinkInfoDictionary")
+            .ok_or_else(|| FormatError::new(layer, root.offset(), "the prelink info has no _PrelinkInfoDictionary"))?,
+    };
+    if !matches!(list.kind(), prelink::Kind::Array) {
+        return Err(FormatError::new(layer, list.offset(), "_PrelinkInfoDictionary is not an array"));
+    }
+    if list.len() > MAX_KEXTS {
+        return Err(FormatError::new(
+            layer,
+            list.offset(),
+            format!("_PrelinkInfoDictionary lists {} kexts, more than the {MAX_KEXTS} any cache holds", list.len()),
+        ));
+    }
+    let mut out = Vec::with_capacity(list.len());
+    for item in list.items() {
+        if !matches!(item.kind(), prelink::Kind::Dict) {
+            return Err(FormatError::new(layer, item.offset(), "an entry of _PrelinkInfoDictionary is not a dict"));
+        }
+        out.push(item);
+    }
+    Ok(out)
+}
+
+fn kext_from_dict(dict: prelink::NodeRef<'_, '_>, layer: &str) -> FormatResult<Kext> {
+    for key in ["CFBundleIdentifier", "CFBundleVersion", "_PrelinkBundlePath", "_PrelinkExecutableRelativePath"] {
+        if let Some(n) = dict.get(key)
+            && let Some(v) = n.as_str()
+            && v.len() > MAX_STRING
+        {
+            return Err(FormatError::new(
+                layer,
+                n.offset(),
+                format!("{key} is {} bytes long, over the {MAX_STRING}-byte limit", v.len()),
+            ));
+        }
+    }
+    let bundle_id = string_key(dict, "CFBundleIdentifier")
+        .ok_or_else(|| FormatError::new(layer, dict.offset(), "a kext entry has no CFBundleIdentifier string"))?;
+    let int = |key: &str| -> FormatResult<Option<u64>> {
+        match dict.get(key) {
+            None => Ok(None),
+            Some(n) => n
+                .as_u64()
+                .map(Some)
+                .ok_or_else(|| FormatError::new(layer, n.offset(), format!("{bundle_id}: {key} is not an integer"))),
+        }
+    };
+    Ok(Kext {
+        version: string_key(dict, "CFBundleVersion"),
+        uuid: None,
+        bundle_path: string_key(dict, "_PrelinkBundlePath"),
+        executable_relative_path: string_key(dict, "_PrelinkExecutableRelativePath"),
+        load_address: int("_PrelinkExecutableLoadAddr")?,
+        executable_size: int("_PrelinkExecutableSize")?,
+        bundle_id,
+    })
+}
+
+fn read_prelinked(
+    doc: &prelink::Doc<'_>,
+    view: &MachView<'_>,
+    segments: &[Segment],
+    image: &[u8],
+    chain: &str,
+    xml_layer: &str,
+) -> FormatResult<Vec<Kext>> {
+    let dicts = the_kext_list(doc, xml_layer)?;
+    let mut kexts = Vec::with_capacity(dicts.len());
+    for dict in dicts {
+        let mut kext = kext_from_dict(dict, xml_layer)?;
+        let source = match dict.get("_PrelinkExecutableSourceAddr") {
+            Some(n) => Some(n.as_u64().ok_or_else(|| {
+                FormatError::new(
+                    xml_layer,
+                    n.offset(),
+                    format!("{}: _PrelinkExecutableSourceAddr is not an integer", kext.bundle_id),
+                )
+            })?),
+            None => None,
+        };
+        if let Some(addr) = source {
+            let layer = format!("{chain} > kext {}", kext.bundle_id);
+            kext.uuid = uuid_at_address(view, segments, image, addr, &layer)?;
+        }
+        kexts.push(kext);
+    }
+    Ok(kexts)
+}
+
+/// The `LC_UUID` of the Mach-O whose header is at virtual address `addr`.
+fn uuid_at_address(
+    _view: &MachView<'_>,
+    segments: &[Segment],
+    image: &[u8],
+    addr: u64,
+    layer: &str,
+) -> FormatResult<Option<String>> {
+    let seg = segments
+        .iter()
+        .filter(|s| s.filesize > 0)
+        .find(|s| addr >= s.vmaddr && addr - s.vmaddr < s.filesize)
+        .ok_or_else(|| {
+            let text = segments.iter().find(|s| s.name == "__PRELINK_TEXT");
+            let range = text
+                .map(|s| format!("__PRELINK_TEXT is {:#x}..{:#x}", s.vmaddr, s.vmaddr + s.filesize))
+                .unwrap_or_else(|| "there is no __PRELINK_TEXT".into());
+            FormatError::new(
+                layer,
+                0,
+                format!("_PrelinkExecutableSourceAddr {addr:#x} is not inside any segment's file data ({range})"),
+            )
+        })?;
+    let off = (seg.fileoff + (addr - seg.vmaddr)) as usize;
+    let seg_end = (seg.fileoff + seg.filesize) as usize;
+    let kext = MachView::parse(&image[..seg_end], off, layer)?;
+    Ok(kext.uuid().map(|u| macho::format_uuid(&u)))
+}
+
+/// The Mach-O of a fileset entry, its `fileoff` checked against the image.
+fn entry_view<'a>(image: &'a [u8], e: &macho::FilesetEntry, chain: &str, layer: &'a str) -> FormatResult<MachView<'a>> {
+    let off = usize::try_from(e.fileoff).unwrap_or(usize::MAX);
+    if off >= image.len() {
+        return Err(FormatError::new(
+            chain,
+            e.cmd_offset as u64,
+            format!(
+                "fileset entry {} fileoff {:#x} is past the end of the image ({:#x} bytes)",
+                e.id,
+                e.fileoff,
+                image.len()
+            ),
+        ));
+    }
+    MachView::parse(image, off, layer)
+}
+
+fn read_fileset(
+    view: &MachView<'_>,
+    image: &[u8],
+    doc: Option<&prelink::Doc<'_>>,
+    chain: &str,
+    xml_layer: &str,
+    info: &mut CacheInfo,
+) -> FormatResult<()> {
+    let entries = view.fileset_entries()?;
+    let by_id: std::collections::HashMap<&str, usize> =
+        entries.iter().enumerate().rev().map(|(i, e)| (e.id.as_str(), i)).collect();
+    let mut seen = vec![false; entries.len()];
+    let entry_uuid = |i: usize| -> FormatResult<Option<String>> {
+        let layer = format!("{chain} > fileset entry {}", entries[i].id);
+        let v = entry_view(image, &entries[i], chain, &layer)?;
+        Ok(v.uuid().map(|u| macho::format_uuid(&u)))
+    };
+    if let Some(&k) = by_id.get("com.apple.kernel") {
+        seen[k] = true;
+        let layer = format!("{chain} > fileset entry {}", entries[k].id);
+        let kv = entry_view(image, &entries[k], chain, &layer)?;
+        info.kernel.uuid = kv.uuid().map(|u| macho::format_uuid(&u));
+        let text = kv.segment("__TEXT")?;
+        info.kernel.version = text
+            .and_then(|s| macho::find_kernel_version(kv.segment_data(&s)))
+            .or_else(|| macho::find_kernel_version(image));
+    }
+    let mut kexts = Vec::new();
+    if let Some(doc) = doc {
+        for dict in the_kext_list(doc, xml_layer)? {
+            let mut kext = kext_from_dict(dict, xml_layer)?;
+            if let Some(&i) = by_id.get(kext.bundle_id.as_str()) {
+                seen[i] = true;
+                kext.uuid = entry_uuid(i)?;
+                if kext.load_address.is_none() {
+                    kext.load_address = Some(entries[i].vmaddr);
+                }
+            }
+            kexts.push(kext);
+        }
+    }
+    for (i, e) in entries.iter().enumerate() {
+        if !seen[i] {
+            kexts.push(Kext {
+                bundle_id: e.id.clone(),
+                version: None,
+                uuid: entry_uuid(i)?,
+                bundle_path: None,
+                executable_relative_path: None,
+                load_address: Some(e.vmaddr),
+                executable_size: None,
+            });
+        }
+    }
+    info.kexts = kexts;
+    Ok(())
+}

@@ -1,0 +1,89 @@
+//! Known kext-cache and kernel problems, keyed by exact build number
+//! (`ProductBuildVersion`): `ProductVersion` alone cannot tell 10.15.6
+//! 19G73 from its supplemental update 19G2021. Data, not code: add an entry
+//! here and KB001 (and the panic readers) pick it up.
+
+use crate::check::finding::Severity;
+
+/// What a known problem is about (what evidence it explains).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IssueKind {
+    /// The deferred kernel-cache install (shove_kernels) fails.
+    DeferredInstall,
+    /// A kernel zone leak exhausts the zone map (zprint, panics).
+    ZoneLeak,
+}
+
+/// One known problem.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KnownIssue {
+    /// Stable id.
+    pub id: &'static str,
+    /// What it is about.
+    pub kind: IssueKind,
+    /// Builds affected (exact `ProductBuildVersion` strings).
+    pub builds: &'static [&'static str],
+    /// One-line summary.
+    pub summary: &'static str,
+    /// What happens, for the report.
+    pub detail: &'static str,
+    /// First build that fixes it, with its marketing version.
+    pub fixed_in: Option<&'static str>,
+    /// Severity of the KB001 finding (both entries are warnings: the Mac
+    /// still boots; ST003 / PN001 carry the error when it bites).
+    pub severity: Severity,
+    /// Public sources.
+    pub sources: &'static [&'static str],
+}
+
+/// The table.
+pub const KNOWN_ISSUES: &[KnownIssue] = &[
+    KnownIssue {
+        id: "catalina-shove-kernels",
+        kind: IssueKind::DeferredInstall,
+        builds: &["19A583", "19A602"],
+        summary: "macOS 10.15.0 does not install updated kernel caches at shutdown when SIP is on",
+        detail: "kextcache builds the new prelinked kernel in /Library/Apple/System/Library/PrelinkedKernels and \
+                 schedules /private/var/install/shove_kernels to copy it to the read-only system volume at \
+                 shutdown; with SIP on the copy silently fails, so kexts installed or updated since never reach \
+                 the booted kernel cache",
+        fixed_in: Some("10.15.1 (19B88)"),
+        severity: Severity::Warning,
+        sources: &[
+            "https://obdev.at/ (How Kernel Prelinking Works on macOS Catalina (or not))",
+            "https://mjtsai.com/blog/2019/10/21/",
+            "https://github.com/acidanthera/bugtracker/issues/509",
+            "apple-oss-distributions/kext_tools rosp_staging.m, kcditto_main.m",
+        ],
+    },
+    KnownIssue {
+        id: "catalina-10.15.6-zone-leak",
+        kind: IssueKind::ZoneLeak,
+        builds: &["19G73"],
+        summary: "macOS 10.15.6 (19G73) leaks kernel memory in kalloc zones until the zone map is exhausted",
+        detail: "a kernel zone leak (kalloc.32/kalloc.48, millions of elements) exhausts the zone map after days \
+                 of uptime, most quickly with virtual machines running; the Mac becomes unresponsive and panics \
+                 with 'zone map exhausted'",
+        fixed_in: Some("10.15.6 Supplemental Update (19G2021)"),
+        severity: Severity::Warning,
+        sources: &[
+            "https://eclecticlight.co/2020/08/12/how-a-kernel-zone-memory-leak-can-panic-macos/",
+            "https://eclecticlight.co/2020/08/14/the-life-cycle-of-a-kernel-panic/",
+        ],
+    },
+];
+
+/// The known issues affecting `build`.
+pub fn for_build(build: &str) -> Vec<&'static KnownIssue> {
+    KNOWN_ISSUES.iter().filter(|k| k.builds.contains(&build)).collect()
+}
+
+/// The zone-leak issue affecting `build`, if any (ties ZN001 and PN001 to it).
+pub fn zone_leak(build: &str) -> Option<&'static KnownIssue> {
+    for_build(build).into_iter().find(|k| k.kind == IssueKind::ZoneLeak)
+}
+
+/// Builds whose deferred `shove_kernels` copy is known to fail with SIP on.
+pub fn shove_copy_fails(build: &str) -> bool {
+    for_build(build).iter().any(|k| k.kind == IssueKind::DeferredInstall)
+}

@@ -1,0 +1,158 @@
+//! Facts gathering: everything `verify` looks at, read from a system root
+//! (read-only) — its release and era, its boot, staged, system and
+//! auxiliary caches, the deferred-install script, the kernel, the installed
+//! kexts — and, with `--live`, from probes of the running Mac ([`live`]).
+//!
+//! Layer: facts. Imports the readers below it; never a rule or a report.
+
+pub mod live;
+
+use std::path::PathBuf;
+
+use crate::cache::{self, CacheInfo, OpenOptions};
+use crate::error::Error;
+use crate::system::bundle::{self, Inventory};
+use crate::system::{self, Era, Resolve, Sip, SystemRoot, Vol};
+
+/// Options of a verify run.
+#[derive(Clone, Debug)]
+pub struct VerifyOptions {
+    /// System root (default `/`).
+    pub root: PathBuf,
+    /// Data root (default: `<root> - Data` if it exists, else the root).
+    pub data_root: Option<PathBuf>,
+    /// SIP state.
+    pub sip: Sip,
+}
+
+/// A cache as found on the system.
+#[derive(Clone, Debug)]
+pub enum CacheState {
+    /// Not there.
+    Missing,
+    /// There, but it could not be read or parsed.
+    Broken(String),
+    /// Read.
+    Ok(Box<CacheInfo>),
+}
+
+impl CacheState {
+    /// The parsed cache, if any.
+    pub fn info(&self) -> Option<&CacheInfo> {
+        match self {
+            CacheState::Ok(c) => Some(c),
+            _ => None,
+        }
+    }
+}
+
+/// One cache slot of the era.
+#[derive(Clone, Debug)]
+pub struct CacheSlot {
+    /// `boot`, `staged`, `system`, `auxiliary`.
+    pub role: &'static str,
+    /// Path on the Mac (e.g. `/System/Library/PrelinkedKernels/prelinkedkernel`).
+    pub mac_path: &'static str,
+    /// Path on this machine.
+    pub path: PathBuf,
+    /// What was found.
+    pub state: CacheState,
+}
+
+/// Everything `check` looks at.
+#[derive(Clone, Debug)]
+pub struct Facts {
+    /// The system.
+    pub system: SystemRoot,
+    /// SIP state as given.
+    pub sip: Sip,
+    /// The era's caches.
+    pub caches: Vec<CacheSlot>,
+    /// `/System/Library/Kernels/kernel`.
+    pub kernel: CacheState,
+    /// Whether `/private/var/install/shove_kernels` exists (10.15).
+    pub shove_kernels: bool,
+    /// Installed kexts.
+    pub installed: Inventory,
+    /// Kexts staged in `/Library/StagedExtensions` (11+).
+    pub staged_extensions: Inventory,
+}
+
+impl Facts {
+    /// The cache in `role`.
+    pub fn cache(&self, role: &str) -> Option<&CacheSlot> {
+        self.caches.iter().find(|c| c.role == role)
+    }
+}
+
+fn open_cache(sys: &SystemRoot, vol: Vol, rel: &'static str) -> (PathBuf, CacheState) {
+    let path = sys.join(vol, rel);
+    let state = match sys.resolve(vol, rel) {
+        Err(Resolve::Missing) => CacheState::Missing,
+        Err(Resolve::Refused(why)) => CacheState::Broken(why),
+        Ok(p) => match cache::open(&p, &OpenOptions { arch: None, hash: true }) {
+            Ok(info) => CacheState::Ok(Box::new(info)),
+            Err(e) => CacheState::Broken(e.to_string()),
+        },
+    };
+    (path, state)
+}
+
+/// Gather the facts of a system root. Fails only when the root is not a
+/// macOS system; damaged caches and bundles become findings.
+pub fn gather(opts: &VerifyOptions) -> Result<Facts, Error> {
+    let sys = SystemRoot::open(&opts.root, opts.data_root.as_deref())?;
+    let slots: Vec<(&'static str, Vol, &'static str)> = match sys.era {
+        Era::Prelinked => vec![("boot", Vol::System, system::BOOT_PLK)],
+        Era::PrelinkedStaged => {
+            vec![("boot", Vol::System, system::BOOT_PLK), ("staged", Vol::Data, system::STAGED_PLK)]
+        }
+        Era::KernelCollections => vec![
+            ("boot", Vol::System, system::BOOT_KC),
+            ("system", Vol::System, system::SYSTEM_KC),
+            ("auxiliary", Vol::Data, system::AUX_KC),
+        ],
+    };
+    let limits = bundle::Limits::default();
+    let mut system_dirs = vec![system::SYSTEM_EXTENSIONS];
+    let mut data_dirs = vec![system::LIBRARY_EXTENSIONS];
+    if sys.at_least(10, 15) {
+        data_dirs.push(system::APPLE_LIBRARY_EXTENSIONS);
+    }
+    if sys.data_root == sys.root {
+        system_dirs.append(&mut data_dirs);
+    }
+    // Decode the caches on one thread while the bundles are walked on the
+    // other: the two halves of the work are about the same size.
+    let (caches, kernel, (installed, staged_extensions)) = std::thread::scope(|s| {
+        let caches = s.spawn(|| {
+            let caches: Vec<CacheSlot> = slots
+                .iter()
+                .map(|(role, vol, rel)| {
+                    let (path, state) = open_cache(&sys, *vol, rel);
+                    CacheSlot { role, mac_path: rel, path, state }
+                })
+                .collect();
+            let kernel = open_cache(&sys, Vol::System, system::KERNEL).1;
+            (caches, kernel)
+        });
+        let mut installed = bundle::scan(&sys.root, &system_dirs, &limits);
+        if sys.data_root != sys.root {
+            let more = bundle::scan(&sys.data_root, &data_dirs, &limits);
+            installed.kexts.extend(more.kexts);
+            installed.bad.extend(more.bad);
+            installed.dirs_scanned.extend(more.dirs_scanned);
+        }
+        let staged = if sys.era == Era::KernelCollections {
+            bundle::scan(&sys.data_root, &["/Library/StagedExtensions/Library/Extensions"], &limits)
+        } else {
+            Inventory::default()
+        };
+        let (caches, kernel) =
+            caches.join().unwrap_or_else(|_| (Vec::new(), CacheState::Broken("internal error".into())));
+        (caches, kernel, (installed, staged))
+    });
+    let shove_kernels = sys.era == Era::PrelinkedStaged
+        && matches!(sys.resolve(Vol::Data, system::SHOVE_KERNELS), Ok(_) | Err(Resolve::Refused(_)));
+    Ok(Facts { system: sys, sip: opts.sip, caches, kernel, shove_kernels, installed, staged_extensions })
+}

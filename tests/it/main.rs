@@ -1,0 +1,20 @@
+//! The one integration-test binary of kcheck: a module per topic.
+//! `cargo test` runs them all; `cargo test golden` the golden outputs.
+
+mod bad_input;
+mod bad_input_cli;
+mod caches;
+mod cli;
+#[allow(dead_code)]
+mod common;
+mod ecosystem;
+mod fleet;
+mod golden;
+mod live;
+mod loaded;
+mod panic;
+mod readonly;
+mod realdata;
+mod scripts;
+mod verify;
+mod zprint;
