@@ -6,9 +6,11 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::cache::{self, OpenOptions};
+use crate::check::zones::Thresholds;
 use crate::error::Error;
-use crate::report::{self, Format};
+use crate::facts::VerifyOptions;
+use crate::report::{self, Format, Style};
+use crate::system::Sip;
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -521,62 +523,16 @@ fn sentence(text: Option<&clap::builder::StyledStr>) -> String {
     if text.ends_with(['.', '?', '!']) { text } else { format!("{text}.") }
 }
 
-/// Text inputs (logs, listings) larger than this are refused.
-pub const MAX_TEXT_INPUT: u64 = 256 << 20;
-
-/// Read a text input: a file, or standard input for `-`.
-pub fn read_text(path: &std::path::Path) -> Result<String, Error> {
-    use std::io::Read;
-    let mut bytes = Vec::new();
-    if path == std::path::Path::new("-") {
-        std::io::stdin().take(MAX_TEXT_INPUT + 1).read_to_end(&mut bytes).map_err(|e| Error::io(path, e))?;
-    } else {
-        let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
-        if meta.is_dir() {
-            return Err(Error::format(path, crate::error::FormatError::new("file", 0, "is a directory, not a file")));
-        }
-        std::fs::File::open(path)
-            .and_then(|f| f.take(MAX_TEXT_INPUT + 1).read_to_end(&mut bytes))
-            .map_err(|e| Error::io(path, e))?;
-    }
-    if bytes.len() as u64 > MAX_TEXT_INPUT {
-        return Err(Error::format(
-            path,
-            crate::error::FormatError::new("file", MAX_TEXT_INPUT, "larger than any log kcheck reads (256 MiB)"),
-        ));
-    }
-    Ok(String::from_utf8_lossy(&bytes).into_owned())
-}
-
-/// The facts of `root` to compare live evidence with: `None` when the
-/// default root `/` is not a macOS system (e.g. reading a saved listing on
-/// Linux); an error when an explicitly given root is not one.
-fn facts_for(root: PathBuf, data_root: Option<PathBuf>) -> Result<Option<crate::facts::Facts>, Error> {
-    let default = root == std::path::Path::new("/") && data_root.is_none();
-    let opts = crate::facts::VerifyOptions { root, data_root, sip: crate::system::Sip::Unknown };
-    match crate::facts::gather(&opts) {
-        Ok(f) => Ok(Some(f)),
-        Err(Error::NotSystem { .. }) if default => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
-fn live_only(what: &str) -> Error {
-    Error::Unsupported(format!(
-        "{what} reads the running kernel and works only on macOS; give a saved output as FILE (or - for standard input)"
-    ))
-}
-
 /// Run a parsed command line, writing to `out`. Returns the exit status.
 ///
 /// `out` is meant to be the process's standard output: `--color auto`
-/// looks at whether that is a terminal, and the choice is made for the
-/// whole process (see `report::set_color`).
+/// looks at whether that is a terminal.
 pub fn run(cli: Cli, out: &mut dyn Write) -> Result<u8, Error> {
+    use crate::app;
     use std::io::IsTerminal;
     let Cli { color, quiet, command } = cli;
     let no_color = std::env::var_os("NO_COLOR");
-    report::set_color(color.enabled(std::io::stdout().is_terminal(), no_color.as_deref()));
+    let style = Style { color: color.enabled(std::io::stdout().is_terminal(), no_color.as_deref()) };
     // --quiet applies to text output only; verify then prints its verdict
     // line, every other report goes to a sink.
     let quiet = quiet && command.output().is_some_and(|o| o.verify_format() == report::VerifyFormat::Text);
@@ -594,56 +550,28 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<u8, Error> {
         }
         Command::Verify { root, data_root, sip, live, probe_dir, sqlite, host, output } => {
             let sip = match sip {
-                SipArg::Enabled => crate::system::Sip::Enabled,
-                SipArg::Disabled => crate::system::Sip::Disabled,
-                SipArg::Unknown => crate::system::Sip::Unknown,
+                SipArg::Enabled => Sip::Enabled,
+                SipArg::Disabled => Sip::Disabled,
+                SipArg::Unknown => Sip::Unknown,
             };
-            let opts = crate::facts::VerifyOptions { root, data_root, sip };
-            let report = match (live, probe_dir) {
-                (false, _) => crate::app::verify::verify(&opts)?,
-                (true, Some(dir)) => {
-                    crate::app::verify::verify_with(&opts, Some(&crate::facts::live::RecordedProbe::new(&dir)))?
-                }
-                (true, None) if cfg!(target_os = "macos") => {
-                    crate::app::verify::verify_with(&opts, Some(&crate::facts::live::SystemProbe))?
-                }
-                (true, None) => return Err(live_only("verify --live")),
+            let live = match (live, probe_dir) {
+                (false, _) => app::verify::LiveSource::None,
+                (true, Some(dir)) => app::verify::LiveSource::Recorded(dir),
+                (true, None) => app::verify::LiveSource::System,
             };
-            if let Some(db) = &sqlite {
-                let host = host.unwrap_or_else(crate::report::sqlite::hostname);
-                crate::report::sqlite::write_sqlite(db, &host, &report, crate::report::sqlite::now())?;
-            }
-            if quiet {
-                writeln!(out, "{}", report::verdict_line(report.verdict, &report.findings)).map_err(Error::Output)?;
-            } else {
-                report::verify(out, &report, output.verify_format()).map_err(Error::Output)?;
-            }
-            Ok(report.verdict.exit_code())
+            let cmd = app::verify::VerifyCommand {
+                options: VerifyOptions { root, data_root, sip },
+                live,
+                sqlite,
+                host,
+                format: output.verify_format(),
+                quiet,
+            };
+            app::verify::run(&cmd, style, out)
         }
-        Command::Info { file, cache, output } => {
-            let format = output.format()?;
-            let opts = OpenOptions { arch: cache.arch, hash: true };
-            let info = cache::open(&file, &opts)?;
-            report::info(out, &info, format).map_err(Error::Output)?;
-            Ok(0)
-        }
-        Command::Kexts { file, cache, output } => {
-            let format = output.format()?;
-            let opts = OpenOptions { arch: cache.arch, hash: false };
-            let info = cache::open(&file, &opts)?;
-            if info.kind == cache::CacheKind::MachO {
-                return Err(Error::format(
-                    &file,
-                    crate::error::FormatError::new(
-                        info.layers.join(" > "),
-                        0,
-                        "not a kernel cache: no __PRELINK_INFO and not a kernel collection (try kcheck info)",
-                    ),
-                ));
-            }
-            report::kexts(out, &info, format).map_err(Error::Output)?;
-            Ok(0)
-        }
+        Command::Info { file, cache, output } => app::info(&file, cache.arch, output.format()?, out),
+        Command::Kexts { file, cache, output } => app::kexts(&file, cache.arch, output.format()?, out),
+        Command::Diff { a, b, cache, output } => app::diff(&a, &b, cache.arch, output.format()?, style, out),
         Command::Zones {
             file,
             watch,
@@ -658,173 +586,28 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<u8, Error> {
             root,
             output,
         } => {
-            let th = crate::check::zones::Thresholds {
+            let thresholds = Thresholds {
                 share_warn,
                 share_error,
                 elements_error,
-                min_bytes: min_mib << 20,
-                ..crate::check::zones::Thresholds::default()
+                min_bytes: min_mib.saturating_mul(1 << 20),
+                ..Thresholds::default()
             };
-            let build = build.or_else(|| crate::system::SystemRoot::open(&root, None).ok().map(|s| s.build));
             let format = output.format()?;
             if watch {
                 if file.is_some() {
                     return Err(Error::Unsupported("--watch samples the live zprint; it takes no FILE".into()));
                 }
-                if !cfg!(target_os = "macos") {
-                    return Err(live_only("kcheck zones --watch"));
-                }
-                if !(interval.is_finite() && interval >= 0.0) {
-                    return Err(Error::Unsupported("--interval takes a number of seconds".into()));
-                }
-                use crate::facts::live::Probe;
-                use std::io::IsTerminal;
-                let probe = crate::facts::live::SystemProbe;
-                let mut sample = || probe.run("/usr/bin/zprint", &[]);
-                let mut sleep = std::thread::sleep;
-                let live_view = format == Format::Text && !quiet && std::io::stdout().is_terminal();
-                let findings = crate::app::zones::watch(
-                    &mut sample,
-                    std::time::Duration::from_secs_f64(interval),
-                    samples,
-                    &th,
-                    out,
-                    live_view,
-                    &mut sleep,
-                )?;
-                if format == Format::Json {
-                    let v = serde_json::json!({"samples": samples, "interval": interval, "findings": findings});
-                    serde_json::to_writer_pretty(&mut *out, &v).map_err(|e| Error::Output(std::io::Error::other(e)))?;
-                    writeln!(out).map_err(Error::Output)?;
-                } else {
-                    report::write_findings(out, &findings).map_err(Error::Output)?;
-                }
-                return Ok(crate::check::finding::Verdict::of(&findings).exit_code());
+                return app::zones::run_watch(interval, samples, &thresholds, format, style, quiet, out);
             }
-            let (name, text) = match &file {
-                Some(f) => (f.clone(), read_text(f)?),
-                None if cfg!(target_os = "macos") => {
-                    use crate::facts::live::Probe;
-                    let text =
-                        crate::facts::live::SystemProbe.run("/usr/bin/zprint", &[]).map_err(Error::Unsupported)?;
-                    (PathBuf::from("zprint"), text)
-                }
-                None => return Err(live_only("kcheck zones without a FILE")),
-            };
-            let table = crate::logs::zprint::parse(&text).map_err(|e| Error::format(&name, e))?;
-            let findings = crate::check::zones::sample_findings(&table, &th, build.as_deref());
-            match format {
-                Format::Json => {
-                    serde_json::to_writer_pretty(&mut *out, &crate::report::zones::to_json(&table, &findings))
-                        .map_err(|e| Error::Output(std::io::Error::other(e)))?;
-                    writeln!(out).map_err(Error::Output)?;
-                }
-                Format::Text => crate::report::zones::write_text(out, &table, &findings, top).map_err(Error::Output)?,
-            }
-            Ok(crate::check::finding::Verdict::of(&findings).exit_code())
+            let build = build.or_else(|| app::build_of(&root));
+            app::zones(&app::ZonesOptions { file, thresholds, build, top }, format, style, out)
         }
         Command::Panic { files, root, data_root, limit, output } => {
-            let format = output.format()?;
-            let explicit_root = root != std::path::Path::new("/") || data_root.is_some();
-            let sys = match crate::system::SystemRoot::open(&root, data_root.as_deref()) {
-                Ok(s) => Some(s),
-                Err(e) if explicit_root || files.is_empty() => return Err(e),
-                Err(_) => None,
-            };
-            let mut reports = Vec::new();
-            let mut skipped = Vec::new();
-            match &sys {
-                Some(sys) if files.is_empty() => {
-                    let dir = sys.join(crate::system::Vol::Data, "/Library/Logs/DiagnosticReports");
-                    for path in crate::logs::panic::find_reports(&dir, limit) {
-                        let parsed = read_text(&path).and_then(|t| {
-                            crate::logs::panic::parse(&t, &path.display().to_string())
-                                .map_err(|e| Error::format(&path, e))
-                        });
-                        match parsed {
-                            Ok(r) => reports.push(r),
-                            Err(e) => skipped.push(e.to_string()),
-                        }
-                    }
-                }
-                _ => {
-                    for f in &files {
-                        let text = read_text(f)?;
-                        let r = crate::logs::panic::parse(&text, &f.display().to_string())
-                            .map_err(|e| Error::format(f, e))?;
-                        reports.push(r);
-                    }
-                }
-            }
-            let build = sys.as_ref().map(|s| s.build.clone());
-            let findings = crate::check::panics::findings(&reports, build.as_deref());
-            match format {
-                Format::Json => {
-                    let mut v = crate::report::panic::to_json(&reports, &findings);
-                    if !skipped.is_empty() {
-                        v["skipped"] = serde_json::json!(skipped);
-                    }
-                    serde_json::to_writer_pretty(&mut *out, &v).map_err(|e| Error::Output(std::io::Error::other(e)))?;
-                    writeln!(out).map_err(Error::Output)?;
-                }
-                Format::Text => {
-                    if reports.is_empty() && files.is_empty() {
-                        writeln!(out, "No panic reports found.").map_err(Error::Output)?;
-                    }
-                    crate::report::panic::write_text(out, &reports, &findings).map_err(Error::Output)?;
-                    for s in &skipped {
-                        writeln!(out, "skipped: {s}").map_err(Error::Output)?;
-                    }
-                }
-            }
-            Ok(crate::check::finding::Verdict::of(&findings).exit_code())
+            app::panic(&app::PanicOptions { files, root, data_root, limit }, output.format()?, style, out)
         }
         Command::Loaded { file, root, data_root, all, output } => {
-            let format = output.format()?;
-            let (name, text) = match &file {
-                Some(f) => (f.clone(), read_text(f)?),
-                None if cfg!(target_os = "macos") => {
-                    use crate::facts::live::Probe;
-                    let probe = crate::facts::live::SystemProbe;
-                    let kmutil = std::path::Path::new("/usr/bin/kmutil").exists();
-                    let text = if kmutil {
-                        probe.run("/usr/bin/kmutil", &["showloaded"])
-                    } else {
-                        probe.run("/usr/sbin/kextstat", &[])
-                    };
-                    (
-                        PathBuf::from(if kmutil { "kmutil showloaded" } else { "kextstat" }),
-                        text.map_err(Error::Unsupported)?,
-                    )
-                }
-                None => return Err(live_only("kcheck loaded without a FILE")),
-            };
-            let rows = crate::logs::kextstat::parse(&text).map_err(|e| Error::format(&name, e))?;
-            let findings = match facts_for(root, data_root)? {
-                Some(facts) => crate::check::loaded::compare_with_system(&rows, &facts),
-                None => Vec::new(),
-            };
-            match format {
-                Format::Json => {
-                    serde_json::to_writer_pretty(&mut *out, &crate::report::loaded::to_json(&rows, &findings))
-                        .map_err(|e| Error::Output(std::io::Error::other(e)))?;
-                    writeln!(out).map_err(Error::Output)?;
-                }
-                Format::Text if all => {
-                    crate::report::loaded::write_text_all(out, &rows, &findings).map_err(Error::Output)?
-                }
-                Format::Text => crate::report::loaded::write_text(out, &rows, &findings).map_err(Error::Output)?,
-            }
-            Ok(crate::check::finding::Verdict::of(&findings).exit_code())
-        }
-        Command::Diff { a, b, cache, output } => {
-            let format = output.format()?;
-            let opts = OpenOptions { arch: cache.arch, hash: false };
-            let ca = cache::open(&a, &opts)?;
-            let cb = cache::open(&b, &opts)?;
-            let d = crate::cache::diff::diff(&ca, &cb);
-            report::diff(out, &ca, &cb, &d, format).map_err(Error::Output)?;
-            Ok(if d.is_empty() { 0 } else { 1 })
+            app::loaded(&app::LoadedOptions { file, root, data_root, all }, output.format()?, style, out)
         }
     }
 }

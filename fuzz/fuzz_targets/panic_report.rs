@@ -6,6 +6,6 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         let reports = [r];
         let f = kcheck::check::panics::findings(&reports, Some("19G73"));
         let _ = kcheck::report::panic::to_json(&reports, &f);
-        let _ = kcheck::report::panic::write_text(&mut std::io::sink(), &reports, &f);
+        let _ = kcheck::report::panic::write_text(&mut std::io::sink(), kcheck::report::Style::PLAIN, &reports, &f);
     }
 });

@@ -29,3 +29,56 @@ pub fn verify_with(opts: &VerifyOptions, probe: Option<&dyn crate::facts::live::
     let verdict = Verdict::of(&findings);
     Ok(VerifyReport { facts, findings, verdict, live })
 }
+
+/// Where the live facts of `verify --live` come from.
+pub enum LiveSource {
+    /// No live probes.
+    None,
+    /// The running Mac (macOS only).
+    System,
+    /// Recorded probe outputs in a folder.
+    Recorded(std::path::PathBuf),
+}
+
+/// Options of the `verify` command beyond the facts: output and fleet.
+pub struct VerifyCommand {
+    /// What to gather.
+    pub options: VerifyOptions,
+    /// Live probes.
+    pub live: LiveSource,
+    /// Also write the report into this SQLite database.
+    pub sqlite: Option<std::path::PathBuf>,
+    /// The host name of the SQLite rows (default: this machine's).
+    pub host: Option<String>,
+    /// Output format.
+    pub format: crate::report::VerifyFormat,
+    /// Print only the verdict line (text output).
+    pub quiet: bool,
+}
+
+/// `kcheck verify`: the report, rendered; the exit status is the verdict's.
+pub fn run(cmd: &VerifyCommand, style: crate::report::Style, out: &mut dyn std::io::Write) -> Result<u8, Error> {
+    use crate::facts::live::{RecordedProbe, SystemProbe};
+    let report = match &cmd.live {
+        LiveSource::None => verify(&cmd.options)?,
+        LiveSource::Recorded(dir) => verify_with(&cmd.options, Some(&RecordedProbe::new(dir)))?,
+        LiveSource::System if cfg!(target_os = "macos") => verify_with(&cmd.options, Some(&SystemProbe))?,
+        LiveSource::System => return Err(crate::app::live_only("verify --live")),
+    };
+    #[cfg(feature = "sqlite")]
+    if let Some(db) = &cmd.sqlite {
+        use crate::report::sqlite;
+        let host = cmd.host.clone().unwrap_or_else(sqlite::hostname);
+        sqlite::write_sqlite(db, &host, &report, sqlite::now())?;
+    }
+    #[cfg(not(feature = "sqlite"))]
+    if cmd.sqlite.is_some() {
+        return Err(Error::Unsupported("this kcheck was built without SQLite support (feature `sqlite`)".into()));
+    }
+    if cmd.quiet {
+        writeln!(out, "{}", crate::report::verdict_line(report.verdict, &report.findings)).map_err(Error::Output)?;
+    } else {
+        crate::report::verify(out, style, &report, cmd.format).map_err(Error::Output)?;
+    }
+    Ok(report.verdict.exit_code())
+}

@@ -49,3 +49,36 @@ pub fn watch(
     crate::check::finding::sort(&mut findings);
     Ok(findings)
 }
+
+/// `kcheck zones --watch`: sample the live zprint (macOS only), then print
+/// the findings over all samples.
+pub fn run_watch(
+    interval: f64,
+    samples: usize,
+    th: &Thresholds,
+    format: crate::report::Format,
+    style: crate::report::Style,
+    quiet: bool,
+    out: &mut dyn Write,
+) -> Result<u8, Error> {
+    use crate::facts::live::{Probe, SystemProbe};
+    use std::io::IsTerminal;
+    if !cfg!(target_os = "macos") {
+        return Err(crate::app::live_only("kcheck zones --watch"));
+    }
+    if !(interval.is_finite() && interval >= 0.0) {
+        return Err(Error::Unsupported("--interval takes a number of seconds".into()));
+    }
+    let mut sample = || SystemProbe.run("/usr/bin/zprint", &[]);
+    let mut sleep = std::thread::sleep;
+    let live_view = format == crate::report::Format::Text && !quiet && std::io::stdout().is_terminal();
+    let findings = watch(&mut sample, Duration::from_secs_f64(interval), samples, th, out, live_view, &mut sleep)?;
+    if format == crate::report::Format::Json {
+        let v = serde_json::json!({"samples": samples, "interval": interval, "findings": findings});
+        serde_json::to_writer_pretty(&mut *out, &v).map_err(|e| Error::Output(io::Error::other(e)))?;
+        writeln!(out).map_err(Error::Output)?;
+    } else {
+        crate::report::write_findings(out, style, &findings).map_err(Error::Output)?;
+    }
+    Ok(crate::check::finding::Verdict::of(&findings).exit_code())
+}

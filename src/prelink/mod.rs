@@ -1312,11 +1312,9 @@ mod tests {
     #[test]
     fn depth_bomb() {
         let xml = "<array>".repeat(100_000);
-        let t = std::time::Instant::now();
         let e = fail(xml.as_bytes());
         assert_eq!(e.message, "nesting deeper than 128 levels");
         assert_eq!(e.offset, 128 * 7);
-        assert!(t.elapsed().as_secs() < 1);
         // A wide bomb of IDREFs: many uses, one node, no blow-up.
         let mut xml = String::from("<array><dict ID=\"0\"><key>k</key><true/></dict>");
         xml.push_str(&"<dict IDREF=\"0\"/>".repeat(100_000));

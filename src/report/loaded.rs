@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 
 use crate::check::finding::{Finding, Verdict};
 use crate::logs::kextstat::LoadedKext;
+use crate::report::Style;
 use crate::report::write_table;
 
 fn dash<T: ToString>(v: Option<T>) -> String {
@@ -37,7 +38,7 @@ fn summary(out: &mut dyn Write, loaded: &[LoadedKext]) -> io::Result<usize> {
 
 /// Text for people: a summary line, the third-party kexts as a table, a
 /// count of Apple's, then the findings with their remedies.
-pub fn write_text(out: &mut dyn Write, loaded: &[LoadedKext], findings: &[Finding]) -> io::Result<()> {
+pub fn write_text(out: &mut dyn Write, style: Style, loaded: &[LoadedKext], findings: &[Finding]) -> io::Result<()> {
     let third = summary(out, loaded)?;
     let third_party: Vec<&LoadedKext> = loaded.iter().filter(|k| k.is_third_party()).collect();
     if !third_party.is_empty() {
@@ -49,22 +50,22 @@ pub fn write_text(out: &mut dyn Write, loaded: &[LoadedKext], findings: &[Findin
         let kernel = loaded.iter().filter(|k| k.is_kernel_component()).count();
         writeln!(out, "\n{apple} Apple kexts not listed ({kernel} of them kernel components).")?;
     }
-    write_findings(out, findings)
+    crate::report::write_findings(out, style, findings)
 }
 
 /// Like [`write_text`], with every loaded kext in the table.
-pub fn write_text_all(out: &mut dyn Write, loaded: &[LoadedKext], findings: &[Finding]) -> io::Result<()> {
+pub fn write_text_all(
+    out: &mut dyn Write,
+    style: Style,
+    loaded: &[LoadedKext],
+    findings: &[Finding],
+) -> io::Result<()> {
     summary(out, loaded)?;
     if !loaded.is_empty() {
         writeln!(out)?;
         write_table(out, &TABLE_HEADER, &rows(&loaded.iter().collect::<Vec<_>>()))?;
     }
-    write_findings(out, findings)
-}
-
-/// Findings grouped by severity, in the layout of `kcheck verify`.
-fn write_findings(out: &mut dyn Write, findings: &[Finding]) -> io::Result<()> {
-    crate::report::write_findings(out, findings)
+    crate::report::write_findings(out, style, findings)
 }
 
 /// `loaded --json`: `{"loaded": [{"bundle_id", "version", "uuid",

@@ -9,9 +9,8 @@ pub mod sqlite;
 pub mod zones;
 
 use std::io::{self, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
 
-use anstyle::{AnsiColor, Style};
+use anstyle::{AnsiColor, Style as Ansi};
 use serde_json::{Value, json};
 
 use crate::cache::diff::Diff;
@@ -26,43 +25,24 @@ pub enum Format {
     Json,
 }
 
-/// Whether the text renderers colour their output: one process-wide
-/// setting, off by default.
-///
-/// Why a global and not a parameter: [`write_findings`] is shared by
-/// `zprint`, `panic` and `loaded`, whose renderers (and their callers)
-/// would all have to pass a flag through for the sake of a few escape
-/// codes. Colour is a property of the process's standard output, decided
-/// once: `cli::run` resolves `--color` / `NO_COLOR` / "is stdout a
-/// terminal" and calls [`set_color`] before anything is written, and the
-/// renderers ([`verify`], [`diff`], [`write_findings`]) read it through
-/// [`Palette::current`]. Library users and in-process tests that never call
-/// [`set_color`] get plain text. The JSON and JSONL paths never consult it,
-/// so they never contain escapes; and colour only wraps words already
-/// printed, so with it off the bytes are exactly the plain layout.
-static COLOR: AtomicBool = AtomicBool::new(false);
-
-/// Turn colour in the text renderers on or off, for the whole process:
-/// `cli::run` calls it once, before any output (off until then).
-pub fn set_color(on: bool) {
-    COLOR.store(on, Ordering::Relaxed);
+/// How text output looks: the caller decides (the command line resolves
+/// `--color`, `NO_COLOR` and whether standard output is a terminal) and
+/// passes it to every text renderer. JSON never consults it, so it never
+/// contains escapes; colour only wraps words already printed, so with it
+/// off the bytes are exactly the plain layout.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Style {
+    /// Colour the verdict, severities, finding codes and diff markers.
+    pub color: bool,
 }
 
-/// The styles of the text renderers, or none when colour is off.
-#[derive(Clone, Copy, Debug)]
-struct Palette {
-    on: bool,
-}
-
-impl Palette {
-    /// The process-wide setting (see [`COLOR`]).
-    fn current() -> Palette {
-        Palette { on: COLOR.load(Ordering::Relaxed) }
-    }
+impl Style {
+    /// Plain text, no escapes.
+    pub const PLAIN: Style = Style { color: false };
 
     /// `text` in `style` when colour is on, else `text` unchanged.
-    fn paint(self, style: Style, text: &str) -> String {
-        if self.on { format!("{}{text}{}", style.render(), style.render_reset()) } else { text.to_string() }
+    fn paint(self, style: Ansi, text: &str) -> String {
+        if self.color { format!("{}{text}{}", style.render(), style.render_reset()) } else { text.to_string() }
     }
 
     fn severity(self, sev: crate::check::finding::Severity, text: &str) -> String {
@@ -72,7 +52,7 @@ impl Palette {
             Severity::Warning => AnsiColor::Yellow,
             Severity::Info => AnsiColor::Cyan,
         };
-        self.paint(Style::new().bold().fg_color(Some(colour.into())), text)
+        self.paint(Ansi::new().bold().fg_color(Some(colour.into())), text)
     }
 }
 
@@ -225,7 +205,14 @@ fn side_json(c: &CacheInfo) -> Value {
 }
 
 /// `kcheck diff`.
-pub fn diff(out: &mut dyn Write, a: &CacheInfo, b: &CacheInfo, d: &Diff, format: Format) -> io::Result<()> {
+pub fn diff(
+    out: &mut dyn Write,
+    style: Style,
+    a: &CacheInfo,
+    b: &CacheInfo,
+    d: &Diff,
+    format: Format,
+) -> io::Result<()> {
     if format == Format::Json {
         let v = json!({
             "a": side_json(a),
@@ -278,8 +265,8 @@ pub fn diff(out: &mut dyn Write, a: &CacheInfo, b: &CacheInfo, d: &Diff, format:
         rows.push(vec!["~".into(), c.bundle_id.clone(), dash(&c.version_a), dash(&c.version_b), what]);
     }
     writeln!(out)?;
-    let palette = Palette::current();
-    if !palette.on {
+    let palette = style;
+    if !palette.color {
         return write_table(out, &["", "BUNDLE ID", "VERSION A", "VERSION B", "CHANGE"], &rows);
     }
     // Lay the table out plain, then colour the one-character marker that
@@ -297,7 +284,7 @@ pub fn diff(out: &mut dyn Write, a: &CacheInfo, b: &CacheInfo, d: &Diff, format:
         };
         match colour {
             Some(c) => {
-                writeln!(out, "{}{}", palette.paint(Style::new().fg_color(Some(c.into())), &line[..1]), &line[1..])?
+                writeln!(out, "{}{}", palette.paint(Ansi::new().fg_color(Some(c.into())), &line[..1]), &line[1..])?
             }
             None => writeln!(out, "{line}")?,
         }
@@ -461,7 +448,12 @@ pub fn verdict_line(verdict: crate::check::finding::Verdict, findings: &[crate::
 }
 
 /// `verify`, in the chosen format.
-pub fn verify(out: &mut dyn Write, r: &crate::check::VerifyReport, format: VerifyFormat) -> io::Result<()> {
+pub fn verify(
+    out: &mut dyn Write,
+    style: Style,
+    r: &crate::check::VerifyReport,
+    format: VerifyFormat,
+) -> io::Result<()> {
     use crate::check::finding::Verdict;
     match format {
         VerifyFormat::Json => return write_json(out, &verify_json(r)),
@@ -494,10 +486,10 @@ pub fn verify(out: &mut dyn Write, r: &crate::check::VerifyReport, format: Verif
         }
         Verdict::Broken => ("BROKEN", AnsiColor::Red, "the next boot will not run the kexts you think are installed."),
     };
-    let word = Palette::current().paint(Style::new().bold().fg_color(Some(colour.into())), word);
+    let word = style.paint(Ansi::new().bold().fg_color(Some(colour.into())), word);
     writeln!(out, "{word}: {rest}")?;
     if !r.findings.is_empty() {
-        write_findings(out, &r.findings)?;
+        write_findings(out, style, &r.findings)?;
     }
     writeln!(out, "\nCACHES")?;
     for slot in &f.caches {
@@ -546,12 +538,16 @@ pub fn verify(out: &mut dyn Write, r: &crate::check::VerifyReport, format: Verif
 /// Findings grouped by severity (errors first), each with its evidence
 /// and remedy, in 80 columns; "No findings." when there are none. Shared
 /// by every command that reports findings.
-pub fn write_findings(out: &mut dyn Write, findings: &[crate::check::finding::Finding]) -> io::Result<()> {
+pub fn write_findings(
+    out: &mut dyn Write,
+    style: Style,
+    findings: &[crate::check::finding::Finding],
+) -> io::Result<()> {
     use crate::check::finding::Severity;
     if findings.is_empty() {
         return writeln!(out, "\nNo findings.");
     }
-    let palette = Palette::current();
+    let palette = style;
     for (sev, title) in [(Severity::Error, "ERRORS"), (Severity::Warning, "WARNINGS"), (Severity::Info, "INFO")] {
         let group: Vec<_> = findings.iter().filter(|x| x.severity == sev).collect();
         if group.is_empty() {

@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 
 use crate::check::finding::Finding;
 use crate::logs::panic::PanicReport;
+use crate::report::Style;
 use crate::report::wrap;
 
 /// `{"reports": [...], "findings": [...]}` (design.md's `panic --json`).
@@ -50,7 +51,7 @@ fn or_dash(v: Option<&str>) -> &str {
 
 /// Text for people: one block per report, then the findings grouped by
 /// severity with their evidence and remedies, in 80 columns.
-pub fn write_text(out: &mut dyn Write, reports: &[PanicReport], findings: &[Finding]) -> io::Result<()> {
+pub fn write_text(out: &mut dyn Write, style: Style, reports: &[PanicReport], findings: &[Finding]) -> io::Result<()> {
     for (n, r) in reports.iter().enumerate() {
         if n > 0 {
             writeln!(out)?;
@@ -99,13 +100,5 @@ pub fn write_text(out: &mut dyn Write, reports: &[PanicReport], findings: &[Find
             field(out, "loaded", &format!("{} kexts, {third} third-party", r.loaded_kexts.len()))?;
         }
     }
-    write_findings(out, findings)
+    crate::report::write_findings(out, style, findings)
 }
-
-/// The findings, as `kcheck verify` renders them.
-fn write_findings(out: &mut dyn Write, findings: &[Finding]) -> io::Result<()> {
-    crate::report::write_findings(out, findings)
-}
-
-// ---------------------------------------------------------------------------
-// Finding report files

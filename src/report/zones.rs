@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use crate::check::finding::Finding;
 use crate::check::zones::{growing_names, keyed};
 use crate::logs::zprint::{Zone, ZoneTable, human_bytes};
+use crate::report::Style;
 
 /// Zones shown in the live view.
 const LIVE_TOP: usize = 15;
@@ -33,13 +34,14 @@ fn by_bytes(t: &ZoneTable) -> Vec<&Zone> {
     zones
 }
 
-/// Findings grouped by severity, in the style of `kcheck verify`.
-fn write_findings(out: &mut dyn Write, findings: &[Finding]) -> io::Result<()> {
-    crate::report::write_findings(out, findings)
-}
-
 /// The table (the `top` zones by bytes) and the findings, for people.
-pub fn write_text(out: &mut dyn Write, t: &ZoneTable, findings: &[Finding], top: usize) -> io::Result<()> {
+pub fn write_text(
+    out: &mut dyn Write,
+    style: Style,
+    t: &ZoneTable,
+    findings: &[Finding],
+    top: usize,
+) -> io::Result<()> {
     let total = t.total_bytes();
     writeln!(out, "zprint: {} zones ({} layout), {} in all", t.zones.len(), t.format, human_bytes(total))?;
     if t.redacted {
@@ -98,7 +100,7 @@ pub fn write_text(out: &mut dyn Write, t: &ZoneTable, findings: &[Finding], top:
             )
         )?;
     } else {
-        write_findings(out, findings)?;
+        crate::report::write_findings(out, style, findings)?;
     }
     Ok(())
 }
@@ -286,7 +288,7 @@ zone name                   size        size        size      #elts       #elts 
                 let f = sample_findings(&t, &th, Some("19G73"));
                 let _ = growth_findings(&[t.clone(), t.clone(), t.clone()], &th);
                 let mut sink = Vec::new();
-                write_text(&mut sink, &t, &f, 10).unwrap();
+                write_text(&mut sink, Style::PLAIN, &t, &f, 10).unwrap();
                 let _ = to_json(&t, &f);
             }
         }

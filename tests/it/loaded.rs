@@ -432,7 +432,7 @@ fn sample_json_and_text_render() {
     assert_eq!(v["findings"], serde_json::json!([]));
 
     let mut out = Vec::new();
-    kcheck::report::loaded::write_text(&mut out, &k, &[]).unwrap();
+    kcheck::report::loaded::write_text(&mut out, kcheck::report::Style::PLAIN, &k, &[]).unwrap();
     let s = String::from_utf8(out).unwrap();
     assert!(s.starts_with("4 kexts loaded, 4 third-party"), "{s}");
     assert!(s.contains("org.virtualbox.kext.VBoxNetAdp"), "{s}");
@@ -492,7 +492,7 @@ fn healthy_root_running_what_is_installed_has_no_findings() {
         let found = kcheck::check::loaded::compare_with_system(&k, &f);
         assert!(found.is_empty(), "{root}: {found:?}");
         let mut out = Vec::new();
-        kcheck::report::loaded::write_text(&mut out, &k, &found).unwrap();
+        kcheck::report::loaded::write_text(&mut out, kcheck::report::Style::PLAIN, &k, &found).unwrap();
         let s = String::from_utf8(out).unwrap();
         assert!(s.contains("No findings."), "{s}");
     }
@@ -522,7 +522,7 @@ fn loaded_kext_missing_from_the_boot_cache_is_ld001() {
     assert_eq!(v["findings"][0]["code"], "LD001");
     assert_eq!(v["verdict"], "attention");
     let mut out = Vec::new();
-    kcheck::report::loaded::write_text(&mut out, &k, &found).unwrap();
+    kcheck::report::loaded::write_text(&mut out, kcheck::report::Style::PLAIN, &k, &found).unwrap();
     let s = String::from_utf8(out).unwrap();
     assert!(s.contains("WARNINGS (1)"), "{s}");
     assert!(s.contains("  LD001  com.example.driver.Extra"), "{s}");
@@ -609,7 +609,7 @@ fn truncations_and_garbage_never_panic() {
             if let Ok(k) = kcheck::logs::kextstat::parse(part) {
                 let found = kcheck::check::loaded::findings(&k, boot, Some(&f.installed));
                 let mut out = Vec::new();
-                kcheck::report::loaded::write_text_all(&mut out, &k, &found).unwrap();
+                kcheck::report::loaded::write_text_all(&mut out, kcheck::report::Style::PLAIN, &k, &found).unwrap();
                 let _ = kcheck::report::loaded::to_json(&k, &found);
             }
             checked += 1;
@@ -627,7 +627,7 @@ fn truncations_and_garbage_never_panic() {
         if let Ok(k) = kcheck::logs::kextstat::parse(&s) {
             let found = kcheck::check::loaded::findings(&k, boot, Some(&f.installed));
             let mut out = Vec::new();
-            kcheck::report::loaded::write_text(&mut out, &k, &found).unwrap();
+            kcheck::report::loaded::write_text(&mut out, kcheck::report::Style::PLAIN, &k, &found).unwrap();
         }
     }
 }

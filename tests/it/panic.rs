@@ -691,7 +691,7 @@ fn text_output_fits_80_columns() {
     ];
     let f = kcheck::check::panics::findings(&reports, Some("19G2021"));
     let mut out = Vec::new();
-    kcheck::report::panic::write_text(&mut out, &reports, &f).unwrap();
+    kcheck::report::panic::write_text(&mut out, kcheck::report::Style::PLAIN, &reports, &f).unwrap();
     let text = String::from_utf8(out).unwrap();
     for line in text.lines() {
         assert!(line.chars().count() <= 80, "too wide: {line:?}");
@@ -710,7 +710,7 @@ fn text_output_fits_80_columns() {
         assert!(text.contains(needle), "missing {needle:?} in\n{text}");
     }
     let mut out = Vec::new();
-    kcheck::report::panic::write_text(&mut out, &[], &[]).unwrap();
+    kcheck::report::panic::write_text(&mut out, kcheck::report::Style::PLAIN, &[], &[]).unwrap();
     assert!(String::from_utf8(out).unwrap().contains("No findings."));
 }
 

@@ -651,7 +651,7 @@ fn text_report() {
     let t = parse(&leak_table()).unwrap();
     let f = sample_findings(&t, &Thresholds::default(), Some("19G73"));
     let mut out = Vec::new();
-    write_text(&mut out, &t, &f, 3).unwrap();
+    write_text(&mut out, kcheck::report::Style::PLAIN, &t, &f, 3).unwrap();
     let text = String::from_utf8(out).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert!(lines[0].starts_with("zprint: 6 zones (columns layout)"), "{text}");
@@ -667,7 +667,7 @@ fn text_report() {
 
     let t = parse(&redacted_table(1000)).unwrap();
     let mut out = Vec::new();
-    write_text(&mut out, &t, &[], 10).unwrap();
+    write_text(&mut out, kcheck::report::Style::PLAIN, &t, &[], 10).unwrap();
     let text = String::from_utf8(out).unwrap();
     assert!(text.contains("redacted") && text.contains("No findings"), "{text}");
 }
