@@ -69,58 +69,214 @@ impl Verdict {
     }
 }
 
-/// Every code kcheck can emit, with its default severity and summary.
-pub const CATALOGUE: &[(&str, Severity, &str)] = &[
-    ("KC001", Severity::Error, "boot kernel cache missing, unreadable or corrupt"),
-    ("KC002", Severity::Error, "staged kernel cache or auxiliary collection present but unreadable or corrupt"),
-    ("ST001", Severity::Warning, "staged cache differs from the boot cache: an install is pending at next shutdown"),
-    ("ST002", Severity::Info, "/private/var/install/shove_kernels present (deferred install scheduled)"),
-    ("ST003", Severity::Error, "pending install on a build whose shutdown copy fails with SIP on"),
-    ("ST004", Severity::Warning, "shove_kernels left behind although staged and boot caches are identical"),
-    ("ST005", Severity::Warning, "staged cache differs from the boot cache but nothing will copy it"),
-    ("ST006", Severity::Error, "shove_kernels is older than the current boot: the last shutdown copy failed"),
-    ("KX001", Severity::Warning, "kext installed on disk is in no boot cache"),
-    ("KX002", Severity::Warning, "kext version on disk differs from the boot cache"),
-    ("KX003", Severity::Warning, "same version, but the executable on disk is a different build (UUID)"),
-    ("KX004", Severity::Warning, "a cached kext from /Library/Extensions is no longer on disk"),
-    ("KX005", Severity::Warning, "an installed kext bundle cannot be read"),
-    (
-        "KN001",
-        Severity::Error,
-        "the boot cache was linked against a different kernel than /System/Library/Kernels/kernel",
-    ),
-    ("KN002", Severity::Info, "the running kernel or cache differs from the boot cache"),
-    ("KB001", Severity::Warning, "the installed build has a known kext-cache or kernel problem"),
-    ("AX001", Severity::Warning, "kext in /Library/Extensions is not in the auxiliary collection"),
-    ("AX002", Severity::Warning, "the auxiliary collection holds a different version than disk"),
-    ("AX003", Severity::Error, "the auxiliary collection was linked against another boot collection"),
-    ("ZN001", Severity::Warning, "a kalloc zone holds an outsized share of memory"),
-    ("ZN002", Severity::Warning, "a zone's in-use count grows monotonically"),
-    ("PN001", Severity::Error, "panic report: zone map exhausted"),
-    ("PN002", Severity::Warning, "panic report: a third-party kext is in the backtrace"),
-    ("PN003", Severity::Info, "panic report from a build other than the installed one"),
-    (
-        "LD001",
-        Severity::Warning,
-        "a loaded kext is not in the boot kernel cache (it was loaded from disk after boot, or the cache changed since boot)",
-    ),
-    (
-        "LD002",
-        Severity::Warning,
-        "the loaded version of a kext differs from the version installed on disk: a restart will change what runs",
-    ),
-];
+/// Every finding kcheck can emit. A code's meaning never changes once
+/// shipped (design.md); a retired code keeps its number. The variants are
+/// named by their ids so that a grep for `KX001` finds both the docs and
+/// the code that emits it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Code {
+    /// boot kernel cache missing, unreadable or corrupt
+    KC001,
+    /// staged kernel cache or auxiliary collection present but unreadable or corrupt
+    KC002,
+    /// staged cache differs from the boot cache: an install is pending at next shutdown
+    ST001,
+    /// /private/var/install/shove_kernels present (deferred install scheduled)
+    ST002,
+    /// pending install on a build whose shutdown copy fails with SIP on
+    ST003,
+    /// shove_kernels left behind although staged and boot caches are identical
+    ST004,
+    /// staged cache differs from the boot cache but nothing will copy it
+    ST005,
+    /// shove_kernels is older than the current boot: the last shutdown copy failed
+    ST006,
+    /// kext installed on disk is in no boot cache
+    KX001,
+    /// kext version on disk differs from the boot cache
+    KX002,
+    /// same version, but the executable on disk is a different build (UUID)
+    KX003,
+    /// a cached kext from /Library/Extensions is no longer on disk
+    KX004,
+    /// an installed kext bundle cannot be read
+    KX005,
+    /// the boot cache was linked against a different kernel than /System/Library/Kernels/kernel
+    KN001,
+    /// the running kernel or cache differs from the boot cache
+    KN002,
+    /// the installed build has a known kext-cache or kernel problem
+    KB001,
+    /// kext in /Library/Extensions is not in the auxiliary collection
+    AX001,
+    /// the auxiliary collection holds a different version than disk
+    AX002,
+    /// the auxiliary collection was linked against another boot collection
+    AX003,
+    /// a kalloc zone holds an outsized share of memory
+    ZN001,
+    /// a zone's in-use count grows monotonically
+    ZN002,
+    /// panic report: zone map exhausted
+    PN001,
+    /// panic report: a third-party kext is in the backtrace
+    PN002,
+    /// panic report from a build other than the installed one
+    PN003,
+    /// a loaded kext is not in the boot kernel cache (it was loaded from disk after boot, or the cache changed since boot)
+    LD001,
+    /// the loaded version of a kext differs from the version installed on disk: a restart will change what runs
+    LD002,
+}
 
-/// The default severity of `code`.
-pub fn default_severity(code: &str) -> Severity {
-    CATALOGUE.iter().find(|(c, _, _)| *c == code).map_or(Severity::Warning, |(_, s, _)| *s)
+impl Code {
+    /// Every code, in catalogue order.
+    pub const ALL: &'static [Code] = &[
+        Code::KC001,
+        Code::KC002,
+        Code::ST001,
+        Code::ST002,
+        Code::ST003,
+        Code::ST004,
+        Code::ST005,
+        Code::ST006,
+        Code::KX001,
+        Code::KX002,
+        Code::KX003,
+        Code::KX004,
+        Code::KX005,
+        Code::KN001,
+        Code::KN002,
+        Code::KB001,
+        Code::AX001,
+        Code::AX002,
+        Code::AX003,
+        Code::ZN001,
+        Code::ZN002,
+        Code::PN001,
+        Code::PN002,
+        Code::PN003,
+        Code::LD001,
+        Code::LD002,
+    ];
+
+    /// The stable id, e.g. `KX001`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::KC001 => "KC001",
+            Code::KC002 => "KC002",
+            Code::ST001 => "ST001",
+            Code::ST002 => "ST002",
+            Code::ST003 => "ST003",
+            Code::ST004 => "ST004",
+            Code::ST005 => "ST005",
+            Code::ST006 => "ST006",
+            Code::KX001 => "KX001",
+            Code::KX002 => "KX002",
+            Code::KX003 => "KX003",
+            Code::KX004 => "KX004",
+            Code::KX005 => "KX005",
+            Code::KN001 => "KN001",
+            Code::KN002 => "KN002",
+            Code::KB001 => "KB001",
+            Code::AX001 => "AX001",
+            Code::AX002 => "AX002",
+            Code::AX003 => "AX003",
+            Code::ZN001 => "ZN001",
+            Code::ZN002 => "ZN002",
+            Code::PN001 => "PN001",
+            Code::PN002 => "PN002",
+            Code::PN003 => "PN003",
+            Code::LD001 => "LD001",
+            Code::LD002 => "LD002",
+        }
+    }
+
+    /// The default severity and one-line summary. The match is exhaustive,
+    /// so a new code does not compile until it has both.
+    pub fn info(self) -> (Severity, &'static str) {
+        match self {
+            Code::KC001 => (Severity::Error, "boot kernel cache missing, unreadable or corrupt"),
+            Code::KC002 => {
+                (Severity::Error, "staged kernel cache or auxiliary collection present but unreadable or corrupt")
+            }
+            Code::ST001 => {
+                (Severity::Warning, "staged cache differs from the boot cache: an install is pending at next shutdown")
+            }
+            Code::ST002 => (Severity::Info, "/private/var/install/shove_kernels present (deferred install scheduled)"),
+            Code::ST003 => (Severity::Error, "pending install on a build whose shutdown copy fails with SIP on"),
+            Code::ST004 => {
+                (Severity::Warning, "shove_kernels left behind although staged and boot caches are identical")
+            }
+            Code::ST005 => (Severity::Warning, "staged cache differs from the boot cache but nothing will copy it"),
+            Code::ST006 => {
+                (Severity::Error, "shove_kernels is older than the current boot: the last shutdown copy failed")
+            }
+            Code::KX001 => (Severity::Warning, "kext installed on disk is in no boot cache"),
+            Code::KX002 => (Severity::Warning, "kext version on disk differs from the boot cache"),
+            Code::KX003 => (Severity::Warning, "same version, but the executable on disk is a different build (UUID)"),
+            Code::KX004 => (Severity::Warning, "a cached kext from /Library/Extensions is no longer on disk"),
+            Code::KX005 => (Severity::Warning, "an installed kext bundle cannot be read"),
+            Code::KN001 => (
+                Severity::Error,
+                "the boot cache was linked against a different kernel than /System/Library/Kernels/kernel",
+            ),
+            Code::KN002 => (Severity::Info, "the running kernel or cache differs from the boot cache"),
+            Code::KB001 => (Severity::Warning, "the installed build has a known kext-cache or kernel problem"),
+            Code::AX001 => (Severity::Warning, "kext in /Library/Extensions is not in the auxiliary collection"),
+            Code::AX002 => (Severity::Warning, "the auxiliary collection holds a different version than disk"),
+            Code::AX003 => (Severity::Error, "the auxiliary collection was linked against another boot collection"),
+            Code::ZN001 => (Severity::Warning, "a kalloc zone holds an outsized share of memory"),
+            Code::ZN002 => (Severity::Warning, "a zone's in-use count grows monotonically"),
+            Code::PN001 => (Severity::Error, "panic report: zone map exhausted"),
+            Code::PN002 => (Severity::Warning, "panic report: a third-party kext is in the backtrace"),
+            Code::PN003 => (Severity::Info, "panic report from a build other than the installed one"),
+            Code::LD001 => (
+                Severity::Warning,
+                "a loaded kext is not in the boot kernel cache (it was loaded from disk after boot, or the cache changed since boot)",
+            ),
+            Code::LD002 => (
+                Severity::Warning,
+                "the loaded version of a kext differs from the version installed on disk: a restart will change what runs",
+            ),
+        }
+    }
+
+    /// The default severity.
+    pub fn severity(self) -> Severity {
+        self.info().0
+    }
+
+    /// The code with id `id`, if there is one.
+    pub fn from_id(id: &str) -> Option<Code> {
+        Code::ALL.iter().copied().find(|c| c.as_str() == id)
+    }
+}
+
+impl std::fmt::Display for Code {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+impl Serialize for Code {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// Lets tests and scripts compare a code with its id: `f.code == "KX001"`.
+impl PartialEq<&str> for Code {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
 }
 
 /// One finding.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Finding {
     /// Stable code, e.g. `ST003`.
-    pub code: &'static str,
+    pub code: Code,
     /// Severity.
     pub severity: Severity,
     /// What it is about: a path or a bundle id.
@@ -135,10 +291,10 @@ pub struct Finding {
 
 impl Finding {
     /// A finding with `code`'s default severity.
-    pub fn new(code: &'static str, subject: impl Into<String>, message: impl Into<String>) -> Finding {
+    pub fn new(code: Code, subject: impl Into<String>, message: impl Into<String>) -> Finding {
         Finding {
             code,
-            severity: default_severity(code),
+            severity: code.severity(),
             subject: subject.into(),
             message: message.into(),
             evidence: Map::new(),
@@ -168,6 +324,9 @@ impl Finding {
 /// Sort findings: most severe first, then by code, then by subject.
 pub fn sort(findings: &mut [Finding]) {
     findings.sort_by(|a, b| {
-        b.severity.cmp(&a.severity).then_with(|| a.code.cmp(b.code)).then_with(|| a.subject.cmp(&b.subject))
+        b.severity
+            .cmp(&a.severity)
+            .then_with(|| a.code.as_str().cmp(b.code.as_str()))
+            .then_with(|| a.subject.cmp(&b.subject))
     });
 }

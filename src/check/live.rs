@@ -2,6 +2,8 @@
 //! boot), KN002 (the running kernel or cache differs from the boot cache),
 //! and the loaded-kext, zone and panic rules over live evidence.
 
+use crate::check::finding::Code;
+use crate::facts::Role;
 use crate::facts::live::LiveFacts;
 
 /// The live checks: ST006, KN002, and the loaded-kext, zone and panic
@@ -9,14 +11,14 @@ use crate::facts::live::LiveFacts;
 pub fn check(facts: &crate::facts::Facts, live: &LiveFacts) -> Vec<crate::check::finding::Finding> {
     use crate::check::finding::Finding;
     let mut out = Vec::new();
-    let boot = facts.cache("boot").and_then(|s| s.state.info());
+    let boot = facts.cache(Role::Boot).and_then(|s| s.state.info());
     if let (Some(shove), Some(boot_t)) = (live.shove_mtime, live.boottime)
         && facts.shove_kernels
         && shove < boot_t
     {
         out.push(
             Finding::new(
-                "ST006",
+                Code::ST006,
                 crate::system::SHOVE_KERNELS,
                 "The deferred-install script is older than the current boot: kcditto deletes it only after a \
                  successful copy, so the copy at the last shutdown already failed and the Mac booted the old cache.",
@@ -39,7 +41,7 @@ pub fn check(facts: &crate::facts::Facts, live: &LiveFacts) -> Vec<crate::check:
             && running != cached
         {
             out.push(
-                Finding::new("KN002", "kern.version", "The running kernel is not the one in the boot cache: the next boot will run a different kernel.")
+                Finding::new(Code::KN002, "kern.version", "The running kernel is not the one in the boot cache: the next boot will run a different kernel.")
                     .with("running_kernel_version", running.clone())
                     .with("boot_cache_kernel_version", cached.clone())
                     .remedy("Nothing is wrong by itself (an update is waiting for a restart); restart when convenient and run kcheck again."),
@@ -49,7 +51,7 @@ pub fn check(facts: &crate::facts::Facts, live: &LiveFacts) -> Vec<crate::check:
             && running != cached
         {
             out.push(
-                Finding::new("KN002", "kern.kernelcacheuuid", "The running kernel cache is not the boot cache on disk: the next boot will use a different set of kexts.")
+                Finding::new(Code::KN002, "kern.kernelcacheuuid", "The running kernel cache is not the boot cache on disk: the next boot will use a different set of kexts.")
                     .with("running_kernelcache_uuid", running.clone())
                     .with("boot_cache_kc_id", cached.clone())
                     .remedy("Expected after installing or updating kexts; restart to boot the new cache, then run kcheck again."),
@@ -57,11 +59,11 @@ pub fn check(facts: &crate::facts::Facts, live: &LiveFacts) -> Vec<crate::check:
         }
     }
     if let (Some(running), Some(aux)) =
-        (&live.aux_uuid, facts.cache("auxiliary").and_then(|s| s.state.info()).and_then(|a| a.kc_id.as_ref()))
+        (&live.aux_uuid, facts.cache(Role::Auxiliary).and_then(|s| s.state.info()).and_then(|a| a.kc_id.as_ref()))
         && running != aux
     {
         out.push(
-            Finding::new("KN002", "kern.auxiliaryfilesetuuid", "The running auxiliary kernel collection is not the one on disk: a rebuilt collection waits for a restart.")
+            Finding::new(Code::KN002, "kern.auxiliaryfilesetuuid", "The running auxiliary kernel collection is not the one on disk: a rebuilt collection waits for a restart.")
                 .with("running_aux_uuid", running.clone())
                 .with("aux_kc_id", aux.clone())
                 .remedy("Restart to load the rebuilt auxiliary collection."),

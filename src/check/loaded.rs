@@ -1,6 +1,7 @@
 //! Rules over the kexts loaded now: LD001 (loaded but in no boot cache),
 //! LD002 (loaded version other than the one installed).
 
+use crate::check::finding::Code;
 use std::collections::HashMap;
 
 use serde_json::Value;
@@ -8,6 +9,7 @@ use serde_json::Value;
 use crate::cache::{CacheInfo, Kext};
 use crate::check::finding::Finding;
 use crate::facts::Facts;
+use crate::facts::Role;
 use crate::logs::kextstat::LoadedKext;
 use crate::system::bundle::{InstalledKext, Inventory};
 
@@ -53,8 +55,7 @@ pub fn findings(loaded: &[LoadedKext], boot: Option<&CacheInfo>, installed: Opti
 }
 
 fn ld001(k: &LoadedKext, boot: Option<&CacheInfo>, disk: Option<&InstalledKext>) -> Finding {
-    Finding::new(
-        "LD001",
+    Finding::new(Code::LD001,
         k.bundle_id.clone(),
         format!(
             "{} {} is loaded but is not in the boot kernel cache: it was loaded from disk after boot, or the cache changed since boot.",
@@ -111,7 +112,7 @@ fn ld002(k: &LoadedKext, disk: &[&InstalledKext], arch: &str, cache_version: Opt
         }
     };
     Some(
-        Finding::new("LD002", k.bundle_id.clone(), message)
+        Finding::new(Code::LD002, k.bundle_id.clone(), message)
             .with("bundle_id", k.bundle_id.clone())
             .with("loaded_version", k.version.clone())
             .with("loaded_uuid", k.uuid.clone())
@@ -129,10 +130,10 @@ fn ld002(k: &LoadedKext, disk: &[&InstalledKext], arch: &str, cache_version: Opt
 /// installed kexts. The staged cache of 10.15 does not count: it is not
 /// what booted.
 pub fn compare_with_system(loaded: &[LoadedKext], facts: &Facts) -> Vec<Finding> {
-    let boot = facts.cache("boot").and_then(|s| s.state.info());
+    let boot = facts.cache(Role::Boot).and_then(|s| s.state.info());
     let merged = boot.map(|b| {
         let mut all = b.clone();
-        for role in ["system", "auxiliary"] {
+        for role in [Role::System, Role::Auxiliary] {
             if let Some(c) = facts.cache(role).and_then(|s| s.state.info()) {
                 all.kexts.extend(c.kexts.iter().cloned());
             }

@@ -1,6 +1,7 @@
 //! Rules over panic reports: PN001 (zone map exhausted), PN002 (a
 //! third-party kext in the backtrace), PN003 (a report from another build).
 
+use crate::check::finding::Code;
 use serde_json::{Value, json};
 
 use crate::check::finding::Finding;
@@ -41,7 +42,7 @@ pub fn findings(reports: &[PanicReport], installed_build: Option<&str>) -> Vec<F
             };
             out.push(
                 Finding::new(
-                    "PN002",
+                    Code::PN002,
                     r.file.clone(),
                     format!(
                         "{what} in the backtrace of this panic ({}){earlier}: {}; {it} \
@@ -65,7 +66,7 @@ pub fn findings(reports: &[PanicReport], installed_build: Option<&str>) -> Vec<F
         if let (Some(b), Some(inst), true) = (&r.build, installed_build, history) {
             out.push(
                 Finding::new(
-                    "PN003",
+                    Code::PN003,
                     r.file.clone(),
                     format!(
                         "This panic happened on build {b}; the installed build is {inst}, so it \
@@ -101,7 +102,7 @@ fn pn001(r: &PanicReport, current: Option<bool>, earlier: &str) -> Finding {
          leaking."
     );
     let known: Vec<_> = r.build.as_deref().and_then(crate::check::known_issues::zone_leak).into_iter().collect();
-    let mut finding = Finding::new("PN001", r.file.clone(), String::new())
+    let mut finding = Finding::new(Code::PN001, r.file.clone(), String::new())
         .with("leak_zone", r.leak_zone.clone())
         .with("leak_elements", r.leak_elements)
         .with("leak_bytes", r.leak_bytes)

@@ -1,6 +1,7 @@
 //! The rules of `verify` (design.md, "The rules verify follows"): pure
 //! functions from gathered [`Facts`] to findings. No I/O.
 
+use crate::check::finding::Code;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
@@ -11,6 +12,7 @@ use crate::cache::Kext;
 use crate::cache::diff::{self, Diff};
 use crate::check::finding::Finding;
 use crate::check::known_issues;
+use crate::facts::Role;
 use crate::facts::{CacheState, Facts};
 use crate::system::bundle::{self, InstalledKext};
 use crate::system::{self, Era, SystemRoot, Vol};
@@ -91,7 +93,7 @@ pub fn check(f: &Facts) -> Vec<Finding> {
     for k in known_issues::for_build(build) {
         out.push(
             Finding::new(
-                "KB001",
+                Code::KB001,
                 format!("macOS {} ({build})", sys.product_version),
                 format!("{}: {}.", k.summary, k.detail),
             )
@@ -110,9 +112,9 @@ pub fn check(f: &Facts) -> Vec<Finding> {
     // KC001 / KC002: the caches themselves.
     for slot in &f.caches {
         let CacheState::Broken(why) = &slot.state else {
-            if slot.role == "boot" && matches!(slot.state, CacheState::Missing) {
+            if slot.role == Role::Boot && matches!(slot.state, CacheState::Missing) {
                 out.push(
-                    Finding::new("KC001", slot.mac_path, "The boot kernel cache is missing: the Mac has no prelinked kexts to boot with.")
+                    Finding::new(Code::KC001, slot.mac_path, "The boot kernel cache is missing: the Mac has no prelinked kexts to boot with.")
                         .with("path", slot.path.display().to_string())
                         .remedy(match sys.era {
                             Era::KernelCollections => "The boot kernel collection is part of the sealed system volume: reinstall macOS from Recovery.".to_string(),
@@ -123,11 +125,11 @@ pub fn check(f: &Facts) -> Vec<Finding> {
             continue;
         };
         let (code, what) = match slot.role {
-            "boot" | "system" => ("KC001", format!("The {} kernel cache cannot be read: {why}", slot.role)),
-            _ => ("KC002", format!("The {} kernel cache is present but cannot be read: {why}", slot.role)),
+            Role::Boot | Role::System => (Code::KC001, format!("The {} kernel cache cannot be read: {why}", slot.role)),
+            _ => (Code::KC002, format!("The {} kernel cache is present but cannot be read: {why}", slot.role)),
         };
         let remedy = match (sys.era, slot.role) {
-            (Era::KernelCollections, "boot" | "system") => {
+            (Era::KernelCollections, Role::Boot | Role::System) => {
                 "This collection is part of the sealed system volume: reinstall macOS from Recovery.".to_string()
             }
             (Era::KernelCollections, _) => format!("Rebuild the auxiliary collection: {}.", r.rebuild()),
@@ -141,16 +143,16 @@ pub fn check(f: &Facts) -> Vec<Finding> {
         );
     }
 
-    let boot = f.cache("boot").and_then(|s| s.state.info());
-    let staged = f.cache("staged").and_then(|s| s.state.info());
-    let system_kc = f.cache("system").and_then(|s| s.state.info());
-    let aux = f.cache("auxiliary").and_then(|s| s.state.info());
+    let boot = f.cache(Role::Boot).and_then(|s| s.state.info());
+    let staged = f.cache(Role::Staged).and_then(|s| s.state.info());
+    let system_kc = f.cache(Role::System).and_then(|s| s.state.info());
+    let aux = f.cache(Role::Auxiliary).and_then(|s| s.state.info());
 
     // ST001-ST005: the 10.15 staged cache and the deferred install.
     if sys.era == Era::PrelinkedStaged {
         if f.shove_kernels {
             out.push(
-                Finding::new("ST002", system::SHOVE_KERNELS, "A deferred kernel-cache install is scheduled: launchd runs this script at shutdown to copy the staged prelinkedkernel to the system volume.")
+                Finding::new(Code::ST002, system::SHOVE_KERNELS, "A deferred kernel-cache install is scheduled: launchd runs this script at shutdown to copy the staged prelinkedkernel to the system volume.")
                     .with("path", sys.join(Vol::Data, system::SHOVE_KERNELS).display().to_string())
                     .remedy("Nothing to do unless another finding says the copy will fail."),
             );
@@ -168,7 +170,7 @@ pub fn check(f: &Facts) -> Vec<Finding> {
             };
             if same && f.shove_kernels {
                 out.push(evidence(
-                    Finding::new("ST004", system::SHOVE_KERNELS, "The deferred-install script is still there although the staged and boot caches are identical: a past shutdown copy did not finish its clean-up (kcditto deletes the script only after a successful copy).")
+                    Finding::new(Code::ST004, system::SHOVE_KERNELS, "The deferred-install script is still there although the staged and boot caches are identical: a past shutdown copy did not finish its clean-up (kcditto deletes the script only after a successful copy).")
                         .remedy(format!(
                             "The caches agree, so the next boot is fine. Once you have checked that, the leftover script can be removed: `sudo rm \"{}\"`.",
                             if r.live() {
@@ -181,18 +183,18 @@ pub fn check(f: &Facts) -> Vec<Finding> {
             } else if !same && f.shove_kernels && copy_fails {
                 let first = d.changed.first().and_then(|c| Some((c.bundle_id.as_str(), c.version_a.as_deref()?)));
                 out.push(evidence(
-                    Finding::new("ST003", system::STAGED_PLK, format!("The staged kernel cache differs from the boot cache and an install is scheduled for shutdown, but on {build} that copy fails with SIP on: the next boot will still use the old boot cache."))
+                    Finding::new(Code::ST003, system::STAGED_PLK, format!("The staged kernel cache differs from the boot cache and an install is scheduled for shutdown, but on {build} that copy fails with SIP on: the next boot will still use the old boot cache."))
                         .with("sip", f.sip.as_str())
                         .remedy(r.catalina_broken_copy(first)),
                 ));
             } else if !same && f.shove_kernels {
                 out.push(evidence(
-                    Finding::new("ST001", system::STAGED_PLK, "The staged kernel cache differs from the boot cache: an install is pending and happens at the next shutdown.")
+                    Finding::new(Code::ST001, system::STAGED_PLK, "The staged kernel cache differs from the boot cache: an install is pending and happens at the next shutdown.")
                         .remedy("Shut down or restart normally (not a forced power-off) so the staged cache is copied; then run kcheck again."),
                 ));
             } else if !same {
                 out.push(evidence(
-                    Finding::new("ST005", system::STAGED_PLK, "The staged kernel cache differs from the boot cache, but no deferred install is scheduled: nothing will copy it to the system volume.")
+                    Finding::new(Code::ST005, system::STAGED_PLK, "The staged kernel cache differs from the boot cache, but no deferred install is scheduled: nothing will copy it to the system volume.")
                         .remedy(if copy_fails { r.catalina_broken_copy(None) } else { format!("Schedule the copy again: {}.", r.rebuild()) }),
                 ));
             }
@@ -205,7 +207,7 @@ pub fn check(f: &Facts) -> Vec<Finding> {
         && a.boot_kc_id != b.kc_id
     {
         out.push(
-            Finding::new("AX003", system::AUX_KC, "The auxiliary kernel collection was linked against a different boot kernel collection: the kernel will refuse to load it, and no third-party kext in it will load.")
+            Finding::new(Code::AX003, system::AUX_KC, "The auxiliary kernel collection was linked against a different boot kernel collection: the kernel will refuse to load it, and no third-party kext in it will load.")
                 .with("aux_boot_kc_id", a.boot_kc_id.clone())
                 .with("boot_kc_id", b.kc_id.clone())
                 .remedy(format!("Rebuild the auxiliary collection: {}.", r.rebuild())),
@@ -219,8 +221,8 @@ pub fn check(f: &Facts) -> Vec<Finding> {
     {
         out.push(
             Finding::new(
-                "KN001",
-                f.cache("boot").map_or("boot cache", |s| s.mac_path),
+                Code::KN001,
+                f.cache(Role::Boot).map_or("boot cache", |s| s.mac_path),
                 "The boot cache was linked against a different kernel than the one in /System/Library/Kernels/kernel.",
             )
             .with("cache_kernel_version", bv.clone())
@@ -252,7 +254,7 @@ pub fn check(f: &Facts) -> Vec<Finding> {
     };
     let staged_idx = staged.map(|s| index(&s.kexts));
     let aux_idx = aux.map(|a| index(&a.kexts));
-    let aux_broken = f.cache("auxiliary").is_some_and(|s| matches!(s.state, CacheState::Broken(_)));
+    let aux_broken = f.cache(Role::Auxiliary).is_some_and(|s| matches!(s.state, CacheState::Broken(_)));
     let staged_ext: HashSet<&str> = f.staged_extensions.kexts.iter().map(|k| k.bundle_id.as_str()).collect();
     let arch = b.arch.as_str();
     for k in &f.installed.kexts {
@@ -278,14 +280,14 @@ pub fn check(f: &Facts) -> Vec<Finding> {
                     msg.push_str(" The staged cache has it.");
                 }
                 out.push(
-                    Finding::new("KX001", k.bundle_id.clone(), msg)
+                    Finding::new(Code::KX001, k.bundle_id.clone(), msg)
                         .with("path", k.path.clone())
                         .with("disk_version", k.version.clone())
                         .with("in_staged_cache", in_staged)
                         .remedy(kx_remedy(&r, copy_fails, None)),
                 );
             }
-            Some(c) => compare(&mut out, k, c, staged_idx.as_ref(), &r, copy_fails, arch, "KX002"),
+            Some(c) => compare(&mut out, k, c, staged_idx.as_ref(), &r, copy_fails, arch, Code::KX002),
         }
     }
     for bad in &f.installed.bad {
@@ -312,7 +314,7 @@ pub fn check(f: &Facts) -> Vec<Finding> {
             && !ids_on_disk.contains(c.bundle_id.as_str())
         {
             out.push(
-                Finding::new("KX004", c.bundle_id.clone(), format!("{} {} is in the kernel cache but {} is no longer on disk: the next boot still loads the removed kext.", c.bundle_id, c.version.as_deref().unwrap_or(""), path))
+                Finding::new(Code::KX004, c.bundle_id.clone(), format!("{} {} is in the kernel cache but {} is no longer on disk: the next boot still loads the removed kext.", c.bundle_id, c.version.as_deref().unwrap_or(""), path))
                     .with("bundle_path", path.clone())
                     .with("cached_version", c.version.clone())
                     .with("cached_uuid", c.uuid.clone())
@@ -329,7 +331,7 @@ fn capitalise(s: &str) -> String {
 }
 
 fn kx005(bad: &bundle::BadBundle) -> Finding {
-    Finding::new("KX005", bad.path.clone(), format!("The kext bundle at {} cannot be read: {}.", bad.path, bad.reason))
+    Finding::new(Code::KX005, bad.path.clone(), format!("The kext bundle at {} cannot be read: {}.", bad.path, bad.reason))
         .with("path", bad.path.clone())
         .with("reason", bad.reason.clone())
         .remedy("Reinstall the kext from its vendor, or remove the damaged bundle; kextcache and kmutil skip it, so it will not load.")
@@ -352,7 +354,7 @@ fn compare(
     r: &Remedies<'_>,
     copy_fails: bool,
     arch: &str,
-    version_code: &'static str,
+    version_code: Code,
 ) {
     let staged_kext = staged.and_then(|s| s.get(k.bundle_id.as_str()));
     if k.version != c.version {
@@ -381,7 +383,7 @@ fn compare(
         && d != cu
     {
         out.push(
-            Finding::new("KX003", k.bundle_id.clone(), format!("{} {} on disk is a different build than the one in the kernel cache (executable UUID differs): the next boot loads the cached build.", k.bundle_id, k.version.as_deref().unwrap_or("")))
+            Finding::new(Code::KX003, k.bundle_id.clone(), format!("{} {} on disk is a different build than the one in the kernel cache (executable UUID differs): the next boot loads the cached build.", k.bundle_id, k.version.as_deref().unwrap_or("")))
                 .with("path", k.path.clone())
                 .with("version", k.version.clone())
                 .with("disk_uuid", d)
@@ -405,7 +407,7 @@ fn check_aux(
         None => {
             let staged = staged_ext.contains(k.bundle_id.as_str());
             out.push(
-                Finding::new("AX001", k.bundle_id.clone(), format!("{} {} is installed at {} but is not in the auxiliary kernel collection: it will not load until it is approved and the collection is rebuilt.", k.bundle_id, k.version.as_deref().unwrap_or(""), k.path))
+                Finding::new(Code::AX001, k.bundle_id.clone(), format!("{} {} is installed at {} but is not in the auxiliary kernel collection: it will not load until it is approved and the collection is rebuilt.", k.bundle_id, k.version.as_deref().unwrap_or(""), k.path))
                     .with("path", k.path.clone())
                     .with("disk_version", k.version.clone())
                     .with("in_staged_extensions", staged)
@@ -413,6 +415,6 @@ fn check_aux(
                     .remedy(format!("Approve the kext in System Settings > Privacy & Security (System Preferences > Security & Privacy on macOS 11-12), then {}.", r.rebuild())),
             );
         }
-        Some(c) => compare(out, k, c, None, r, false, arch, "AX002"),
+        Some(c) => compare(out, k, c, None, r, false, arch, Code::AX002),
     }
 }

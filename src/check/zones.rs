@@ -2,6 +2,7 @@
 //! of memory, or more elements than any healthy kalloc zone) and ZN002 (a
 //! zone growing sample after sample). Pure functions of parsed tables.
 
+use crate::check::finding::Code;
 use std::collections::HashMap;
 
 use serde_json::{Value, json};
@@ -129,7 +130,7 @@ pub fn sample_findings(t: &ZoneTable, th: &Thresholds, build: Option<&str>) -> V
              restart returns the memory."
                 .to_string()
         };
-        let mut f = Finding::new("ZN001", z.name.clone(), msg)
+        let mut f = Finding::new(Code::ZN001, z.name.clone(), msg)
             .severity(severity)
             .with("zone", z.name.clone())
             .with("elem_size", opt(z.elem_size))
@@ -314,7 +315,7 @@ pub fn growth_findings(samples: &[ZoneTable], th: &Thresholds) -> Vec<Finding> {
                 k.fixed_in.unwrap_or("next update")
             ));
         }
-        let f = Finding::new("ZN002", name.clone(), msg)
+        let f = Finding::new(Code::ZN002, name.clone(), msg)
             .with("zone", name.clone())
             .with("elem_size", opt(elem))
             .with("metric", g.metric)

@@ -118,29 +118,6 @@ pub fn parse_csrutil(s: &str) -> Option<crate::system::Sip> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::system::Sip;
-
-    #[test]
-    fn boottime() {
-        assert_eq!(parse_boottime("{ sec = 1599730912, usec = 427463 } Thu Sep 10 11:41:52 2020"), Some(1599730912));
-        assert_eq!(parse_boottime("garbage"), None);
-    }
-
-    #[test]
-    fn csrutil() {
-        assert_eq!(parse_csrutil("System Integrity Protection status: enabled.\n"), Some(Sip::Enabled));
-        assert_eq!(parse_csrutil("System Integrity Protection status: disabled.\n"), Some(Sip::Disabled));
-        assert_eq!(
-            parse_csrutil("System Integrity Protection status: unknown (Custom Configuration).\n"),
-            Some(Sip::Unknown)
-        );
-        assert_eq!(parse_csrutil("csrutil: command not found"), None);
-    }
-}
-
 /// What the live probes found.
 #[derive(Debug, Default)]
 pub struct LiveFacts {
@@ -234,4 +211,27 @@ pub fn gather(probe: &dyn Probe, facts: &crate::facts::Facts) -> LiveFacts {
 
 fn live_note(what: &str, e: String) -> String {
     format!("{what}: {}", e.lines().next().unwrap_or("").trim())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::system::Sip;
+
+    #[test]
+    fn boottime() {
+        assert_eq!(parse_boottime("{ sec = 1599730912, usec = 427463 } Thu Sep 10 11:41:52 2020"), Some(1599730912));
+        assert_eq!(parse_boottime("garbage"), None);
+    }
+
+    #[test]
+    fn csrutil() {
+        assert_eq!(parse_csrutil("System Integrity Protection status: enabled.\n"), Some(Sip::Enabled));
+        assert_eq!(parse_csrutil("System Integrity Protection status: disabled.\n"), Some(Sip::Disabled));
+        assert_eq!(
+            parse_csrutil("System Integrity Protection status: unknown (Custom Configuration).\n"),
+            Some(Sip::Unknown)
+        );
+        assert_eq!(parse_csrutil("csrutil: command not found"), None);
+    }
 }

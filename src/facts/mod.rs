@@ -46,11 +46,49 @@ impl CacheState {
     }
 }
 
+/// What a cache is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// The cache the next boot uses (prelinkedkernel, boot collection).
+    Boot,
+    /// 10.15: the prelinkedkernel staged on the data volume for the
+    /// shutdown copy.
+    Staged,
+    /// 11+ Intel: the system kernel collection.
+    System,
+    /// 11+: the auxiliary (third-party) kernel collection.
+    Auxiliary,
+}
+
+impl Role {
+    /// Lower-case name, as in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Boot => "boot",
+            Role::Staged => "staged",
+            Role::System => "system",
+            Role::Auxiliary => "auxiliary",
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+impl serde::Serialize for Role {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
 /// One cache slot of the era.
 #[derive(Clone, Debug)]
 pub struct CacheSlot {
     /// `boot`, `staged`, `system`, `auxiliary`.
-    pub role: &'static str,
+    pub role: Role,
     /// Path on the Mac (e.g. `/System/Library/PrelinkedKernels/prelinkedkernel`).
     pub mac_path: &'static str,
     /// Path on this machine.
@@ -80,7 +118,7 @@ pub struct Facts {
 
 impl Facts {
     /// The cache in `role`.
-    pub fn cache(&self, role: &str) -> Option<&CacheSlot> {
+    pub fn cache(&self, role: Role) -> Option<&CacheSlot> {
         self.caches.iter().find(|c| c.role == role)
     }
 }
@@ -102,15 +140,15 @@ fn open_cache(sys: &SystemRoot, vol: Vol, rel: &'static str) -> (PathBuf, CacheS
 /// macOS system; damaged caches and bundles become findings.
 pub fn gather(opts: &VerifyOptions) -> Result<Facts, Error> {
     let sys = SystemRoot::open(&opts.root, opts.data_root.as_deref())?;
-    let slots: Vec<(&'static str, Vol, &'static str)> = match sys.era {
-        Era::Prelinked => vec![("boot", Vol::System, system::BOOT_PLK)],
+    let slots: Vec<(Role, Vol, &'static str)> = match sys.era {
+        Era::Prelinked => vec![(Role::Boot, Vol::System, system::BOOT_PLK)],
         Era::PrelinkedStaged => {
-            vec![("boot", Vol::System, system::BOOT_PLK), ("staged", Vol::Data, system::STAGED_PLK)]
+            vec![(Role::Boot, Vol::System, system::BOOT_PLK), (Role::Staged, Vol::Data, system::STAGED_PLK)]
         }
         Era::KernelCollections => vec![
-            ("boot", Vol::System, system::BOOT_KC),
-            ("system", Vol::System, system::SYSTEM_KC),
-            ("auxiliary", Vol::Data, system::AUX_KC),
+            (Role::Boot, Vol::System, system::BOOT_KC),
+            (Role::System, Vol::System, system::SYSTEM_KC),
+            (Role::Auxiliary, Vol::Data, system::AUX_KC),
         ],
     };
     let limits = bundle::Limits::default();
@@ -130,7 +168,7 @@ pub fn gather(opts: &VerifyOptions) -> Result<Facts, Error> {
                 .iter()
                 .map(|(role, vol, rel)| {
                     let (path, state) = open_cache(&sys, *vol, rel);
-                    CacheSlot { role, mac_path: rel, path, state }
+                    CacheSlot { role: *role, mac_path: rel, path, state }
                 })
                 .collect();
             let kernel = open_cache(&sys, Vol::System, system::KERNEL).1;

@@ -558,7 +558,7 @@ pub fn write_findings(
             // Long subjects (paths) are broken, not left running past 80 columns.
             let subject = wrap(&x.subject, 80, "         ");
             let subject = subject.strip_prefix("         ").unwrap_or(&subject);
-            write!(out, "\n  {}  {subject}", palette.severity(x.severity, x.code))?;
+            write!(out, "\n  {}  {subject}", palette.severity(x.severity, x.code.as_str()))?;
             write!(out, "{}", wrap(&x.message, 80, "       "))?;
             for (k, v) in &x.evidence {
                 if v.is_null() || *v == json!([]) {

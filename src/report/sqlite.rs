@@ -161,7 +161,7 @@ pub fn write_sqlite_inner(
              boot_kc_id, kext_count, error) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
             params![
                 host,
-                slot.role,
+                slot.role.as_str(),
                 slot.mac_path,
                 status,
                 info.and_then(|c| c.sha256.clone()),
@@ -186,7 +186,7 @@ pub fn write_sqlite_inner(
             params![
                 host,
                 seq as i64,
-                x.code,
+                x.code.as_str(),
                 x.severity.as_str(),
                 x.subject,
                 x.message,

@@ -91,7 +91,7 @@ fn boot_kc_id(root: &Path) -> String {
 }
 
 fn codes(findings: &[kcheck::check::finding::Finding]) -> Vec<&'static str> {
-    let mut c: Vec<_> = findings.iter().map(|f| f.code).collect();
+    let mut c: Vec<_> = findings.iter().map(|f| f.code.as_str()).collect();
     c.sort();
     c.dedup();
     c

@@ -479,14 +479,14 @@ fn same(id: &str, version: &str, uuid: String) -> (String, String, String) {
 }
 
 fn codes(f: &[kcheck::check::finding::Finding]) -> Vec<(&'static str, String)> {
-    f.iter().map(|x| (x.code, x.subject.clone())).collect()
+    f.iter().map(|x| (x.code.as_str(), x.subject.clone())).collect()
 }
 
 #[test]
 fn healthy_root_running_what_is_installed_has_no_findings() {
     for (root, kernel) in [("healthy-10.14", "18.7.0"), ("healthy-11", "20.6.0")] {
         let f = facts(root);
-        assert!(f.cache("boot").and_then(|s| s.state.info()).is_some());
+        assert!(f.cache(kcheck::facts::Role::Boot).and_then(|s| s.state.info()).is_some());
         let k = kcheck::logs::kextstat::parse(&listing(kernel, same)).unwrap();
         assert_eq!(k.len(), 4 + base_kexts().len());
         let found = kcheck::check::loaded::compare_with_system(&k, &f);
@@ -568,9 +568,9 @@ fn same_version_other_build_is_ld002_saying_the_build_differs() {
 fn kernel_components_and_codeless_kexts_are_not_ld001() {
     let f = facts("healthy-11");
     // FooNet is only in the auxiliary collection: merged, it is cached.
-    let aux = f.cache("auxiliary").and_then(|s| s.state.info()).unwrap();
+    let aux = f.cache(kcheck::facts::Role::Auxiliary).and_then(|s| s.state.info()).unwrap();
     assert!(aux.kexts.iter().any(|x| x.bundle_id == "com.example.driver.FooNet"));
-    let boot = f.cache("boot").and_then(|s| s.state.info()).unwrap();
+    let boot = f.cache(kcheck::facts::Role::Boot).and_then(|s| s.state.info()).unwrap();
     assert!(!boot.kexts.iter().any(|x| x.bundle_id == "com.example.driver.FooNet"));
     // kmutil's kernel components: address 0, the kernel's UUID, `<>`.
     let text = format!(
@@ -601,7 +601,7 @@ fn truncations_and_garbage_never_panic() {
     }
     texts.push(listing("18.7.0", same));
     let f = facts("healthy-10.14");
-    let boot = f.cache("boot").and_then(|s| s.state.info());
+    let boot = f.cache(kcheck::facts::Role::Boot).and_then(|s| s.state.info());
     let mut checked = 0;
     for text in &texts {
         for (cut, _) in text.char_indices() {

@@ -575,7 +575,7 @@ Darwin Kernel Version 19.6.0: Sun Jul  5 00:43:10 PDT 2020; root:xnu-6153.141.1~
 fn pn001_ties_19g73_to_the_known_leak() {
     let r = kcheck::logs::panic::parse(LEAK_19G73, "Kernel_2020-08-10.panic").unwrap();
     let f = kcheck::check::panics::findings(std::slice::from_ref(&r), Some("19G73"));
-    let codes: Vec<&str> = f.iter().map(|x| x.code).collect();
+    let codes: Vec<&str> = f.iter().map(|x| x.code.as_str()).collect();
     assert_eq!(codes, ["PN001", "PN002"]);
     let pn1 = &f[0];
     assert_eq!(pn1.severity, Severity::Error);
@@ -599,7 +599,7 @@ fn pn001_ties_19g73_to_the_known_leak() {
 fn pn003_marks_history_without_lowering_severity() {
     let r = kcheck::logs::panic::parse(LEAK_19G73, "old.panic").unwrap();
     let f = kcheck::check::panics::findings(std::slice::from_ref(&r), Some("19G2021"));
-    let got: Vec<(&str, Severity)> = f.iter().map(|x| (x.code, x.severity)).collect();
+    let got: Vec<(&str, Severity)> = f.iter().map(|x| (x.code.as_str(), x.severity)).collect();
     assert_eq!(got, [("PN001", Severity::Error), ("PN002", Severity::Warning), ("PN003", Severity::Info)]);
     for x in &f[..2] {
         assert_eq!(x.evidence["current"], false, "{}", x.code);

@@ -55,7 +55,7 @@ fn get<'a>(t: &'a ZoneTable, name: &str) -> &'a zprint::Zone {
 }
 
 fn codes(f: &[Finding]) -> Vec<(&str, &str, Severity)> {
-    f.iter().map(|x| (x.code, x.subject.as_str(), x.severity)).collect()
+    f.iter().map(|x| (x.code.as_str(), x.subject.as_str(), x.severity)).collect()
 }
 
 // ---------------------------------------------------------------------------
