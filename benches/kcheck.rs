@@ -3,6 +3,8 @@
 //! generated once per run (600 kexts, ~64 MB raw). `cargo bench`; the
 //! comparison with other tools is `bench/compare.sh`.
 
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 use std::path::PathBuf;
 use std::sync::OnceLock;
 

@@ -3,6 +3,8 @@
 //! target, from the synthetic fixtures (and `../shared/realdata` when it
 //! exists). Used by `fuzz/run.sh`.
 
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 use std::path::{Path, PathBuf};
 
 use kcheck_testkit::synth::{self, Arch};

@@ -7,6 +7,8 @@
 //! /System/Library/Extensions and N/10 in /Library/Extensions (as
 //! `DIR/root`); neither is committed: use a directory under `target/`.
 
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 fn main() -> std::io::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "--help" || a == "-h") {

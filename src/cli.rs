@@ -193,6 +193,9 @@ pub struct CacheArgs {
 }
 
 /// The subcommands.
+// Fields are documented by their `--help` text, flattened option groups
+// by their own types.
+#[allow(missing_docs)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Will the next boot run the kexts that are installed? Compares the

@@ -36,24 +36,36 @@ impl FormatError {
 pub enum Error {
     /// The input file does not exist.
     #[error("{}: no such file", .path.display())]
-    Missing { path: PathBuf },
+    Missing {
+        /// The file.
+        path: PathBuf,
+    },
     /// The input could not be read.
     #[error("{}: cannot read: {source}", .path.display())]
     Io {
+        /// The file.
         path: PathBuf,
+        /// What the operating system said.
         #[source]
         source: std::io::Error,
     },
     /// The input is not what it claims to be.
     #[error("{}: {source}", .path.display())]
     Format {
+        /// The file.
         path: PathBuf,
+        /// Where in it, and what was wrong.
         #[source]
         source: FormatError,
     },
     /// The root given to `verify` is not a macOS system volume.
     #[error("{}: not a macOS system root: {reason}", .root.display())]
-    NotSystem { root: PathBuf, reason: String },
+    NotSystem {
+        /// The root given.
+        root: PathBuf,
+        /// Why it is not one.
+        reason: String,
+    },
     /// A command that only works on a live Mac was asked for elsewhere.
     #[error("{0}")]
     Unsupported(String),

@@ -21,6 +21,7 @@
 //!    binary over it. Nothing else sees clap.
 
 #![forbid(unsafe_code)]
+#![cfg_attr(test, allow(clippy::print_stdout, clippy::print_stderr))]
 
 pub mod app;
 pub mod bytes;

@@ -1,4 +1,8 @@
 //! The kcheck binary: parse arguments, run, map the outcome to an exit status.
+//! The only place that prints a fatal error.
+
+#![forbid(unsafe_code)]
+#![allow(clippy::print_stderr)]
 
 use std::io::Write;
 use std::process::ExitCode;

@@ -7,6 +7,9 @@ use serde_json::{Value, json};
 use crate::check::finding::Finding;
 use crate::logs::panic::{BacktraceKext, PanicClass, PanicReport};
 
+/// PN001 (zone exhaustion), PN002 (third-party kext in the backtrace) and
+/// PN003 (report from another build than `installed_build`), sorted most
+/// severe first. See the module doc of [`crate::logs::panic`] for how history is treated.
 pub fn findings(reports: &[PanicReport], installed_build: Option<&str>) -> Vec<Finding> {
     let mut out = Vec::new();
     for r in reports {

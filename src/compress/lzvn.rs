@@ -9,7 +9,7 @@ use super::MAX_DECOMPRESSED;
 /// `comp`/`lzvn` container) into exactly `size` bytes.
 ///
 /// The output is allocated once, at `size` bytes, and the stream is decoded
-/// straight into it (see [`lzvn_decode_into`]). Like Apple's reference
+/// straight into it (see `lzvn_decode_into`). Like Apple's reference
 /// decoder, the stream must end with the end-of-stream instruction (`0x06`)
 /// followed by its 7 bytes of padding, and nothing after that.
 ///

@@ -19,8 +19,8 @@
 //! [`parse`] fails only when nothing parses: no row at all and either no
 //! header or only malformed rows.
 //!
-//! The checks ([`findings()`]) are pure and produce `LD001` (loaded, not in the
-//! boot cache) and `LD002` (loaded version or build differs from the disk).
+//! The rules over these rows (`LD001`, `LD002`) live in
+//! [`crate::check::loaded`]; rendering in [`crate::report::loaded`].
 //! Nothing here runs `kextstat`: the live probe is the caller's business.
 
 use crate::error::FormatError;

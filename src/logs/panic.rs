@@ -1,7 +1,7 @@
-//! Kernel panic reports: read one into a [`PanicReport`], judge a set of
-//! them ([`findings`]: PN001–PN003), render them ([`write_text`],
-//! [`to_json`]) and find them in a `DiagnosticReports` folder
-//! ([`find_reports`]).
+//! Kernel panic reports: read one into a [`PanicReport`] and find them in a
+//! `DiagnosticReports` folder ([`find_reports`]). The rules over them
+//! (PN001–PN003) are in [`crate::check::panics`], rendering in
+//! [`crate::report::panic`].
 //!
 //! Forms handled (detected by content, never by file name; research note
 //! `zones-panics.md` §2):
@@ -1032,12 +1032,6 @@ fn corrupted_zone(msg: &str) -> Option<String> {
     (!zone.is_empty()).then(|| zone.to_string())
 }
 
-// ---------------------------------------------------------------------------
-// Findings
-
-/// PN001 (zone exhaustion), PN002 (third-party kext in the backtrace) and
-/// PN003 (report from another build than `installed_build`), sorted most
-/// severe first. See the module doc for how history is treated.
 /// A file name panic reports are written under (§2.1 of the research
 /// note): `Kernel_<date>[_<host>].panic`, `panic-full-<date>.panic`,
 /// `Kernel-<date>.ips`, `panic-full-<date>.ips`, `panic-base-<date>.ips`,

@@ -27,7 +27,7 @@
 //! line are skipped. Rows wrapped onto two lines are joined; rows cut short
 //! keep the columns they have when at least the in-use count survived.
 //!
-//! Not done here: running `zprint` (the CLI hands [`watch`] a sampler) and
+//! Not done here: running `zprint` (`kcheck zones --watch` hands [`crate::app::zones::watch`] a sampler) and
 //! the panic log's own zone table (that is the panic reader's job).
 
 use serde::Serialize;

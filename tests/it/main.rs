@@ -1,6 +1,8 @@
 //! The one integration-test binary of kcheck: a module per topic.
 //! `cargo test` runs them all; `cargo test golden` the golden outputs.
 
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 mod bad_input;
 mod bad_input_cli;
 mod caches;
