@@ -3,8 +3,10 @@
 //!
 //! The modules follow the data, and every import points down this list:
 //!
-//! 1. [`error`], [`bytes`] — errors that name file, layer and offset; the
-//!    one checked byte reader.
+//! 1. Base: [`error`] (errors that name file, layer and offset), [`bytes`]
+//!    (the one checked byte reader), [`bounded_plist`] (plists read within
+//!    depth and element budgets), [`kext_version`] (Apple's kext version
+//!    numbers).
 //! 2. Decoders: [`compress`] (LZSS, LZVN, LZFSE, Adler-32) and
 //!    [`container`] (FAT, `comp`, IMG4/IM4P).
 //! 3. Readers, bytes or text → records: [`macho`], [`prelink`] (the
@@ -24,6 +26,7 @@
 #![cfg_attr(test, allow(clippy::print_stdout, clippy::print_stderr))]
 
 pub mod app;
+pub mod bounded_plist;
 pub mod bytes;
 pub mod cache;
 pub mod check;
@@ -33,6 +36,7 @@ pub mod compress;
 pub mod container;
 pub mod error;
 pub mod facts;
+pub mod kext_version;
 pub mod logs;
 pub mod macho;
 pub mod prelink;

@@ -9,6 +9,8 @@
 //! size and offset against the bytes present and reporting the offset of
 //! the load command at fault.
 
+pub mod codesign;
+
 use goblin::container::{Container, Ctx};
 use goblin::mach::header::Header;
 use goblin::mach::load_command::{

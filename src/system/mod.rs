@@ -6,7 +6,10 @@
 //! it onto the right volume root and refuses symbolic links that lead
 //! outside it (or loop).
 
+pub mod auxkc;
 pub mod bundle;
+#[cfg(feature = "sqlite")]
+pub mod kextpolicy;
 
 use std::io::Read;
 use std::path::{Component, Path, PathBuf};

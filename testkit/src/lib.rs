@@ -4,7 +4,9 @@
 //! encoders ([`encode`]). The product crate never depends on it; its tests,
 //! benches, examples and fuzz seeds do.
 
+pub mod codesign;
 pub mod encode;
+pub mod policy;
 pub mod roots;
 pub mod synth;
 pub mod xml;

@@ -3,6 +3,7 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod auxkc;
 mod bad_input;
 mod bad_input_cli;
 mod caches;
