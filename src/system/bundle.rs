@@ -714,7 +714,7 @@ mod tests {
     use kcheck_testkit::synth::{self, Arch, SynthKext};
     use std::os::unix::ffi::OsStrExt;
     use std::os::unix::fs::{PermissionsExt, symlink};
-    use std::time::{Duration, Instant};
+    use std::time::Instant;
 
     const LE: &str = "Library/Extensions";
 
