@@ -39,7 +39,11 @@ pub enum CacheKind {
     PrelinkedKernel,
     /// `MH_FILESET`.
     KernelCollection,
-    /// Any other Mach-O (a kext executable, a bare kernel, …).
+    /// A bare kernel: `MH_EXECUTE` with a kernel version string and no
+    /// prelinked kexts (`__PRELINK_INFO` absent or empty, as in a real
+    /// `/System/Library/Kernels/kernel` or a KDK kernel).
+    Kernel,
+    /// Any other Mach-O (a kext executable, …).
     MachO,
 }
 
@@ -49,6 +53,7 @@ impl CacheKind {
         match self {
             CacheKind::PrelinkedKernel => "prelinked-kernel",
             CacheKind::KernelCollection => "kernel-collection",
+            CacheKind::Kernel => "kernel",
             CacheKind::MachO => "mach-o",
         }
     }
@@ -212,6 +217,11 @@ pub fn analyze(data: &[u8], arch: Option<&str>) -> FormatResult<CacheInfo> {
     let segments = view.segments().map_err(|e| rebase(e, un.file_offset))?;
     let prelink = view.section_data("__PRELINK_INFO", "__info").map_err(|e| rebase(e, un.file_offset))?;
     let xml_layer = format!("{chain} > __PRELINK_INFO,__info");
+    // A real kernel (and every KDK kernel) carries the `__PRELINK_TEXT`,
+    // `__PRELINK_INFO` and `__PRELINK_DATA` segments empty: kextcache fills
+    // them when it links a prelinkedkernel. An empty (or all-NUL) info
+    // section is a kernel with no prelinked kexts, not a broken cache.
+    let prelink = prelink.filter(|(_, bytes)| bytes.iter().any(|b| *b != 0));
     let doc = match &prelink {
         Some((_, bytes)) => {
             info.prelink_info_size = Some(bytes.iter().position(|b| *b == 0).unwrap_or(bytes.len()) as u64);
@@ -245,6 +255,7 @@ pub fn analyze(data: &[u8], arch: Option<&str>) -> FormatResult<CacheInfo> {
             if let Some(v) = text.and_then(|s| macho::find_kernel_version(view.segment_data(s))) {
                 info.kernel.version = Some(v);
                 info.kernel.uuid = info.uuid.clone();
+                info.kind = CacheKind::Kernel;
             }
         }
         _ => {}
