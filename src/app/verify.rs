@@ -21,13 +21,13 @@ pub fn verify_with(opts: &VerifyOptions, probe: Option<&dyn crate::facts::live::
     {
         facts.sip = detected;
     }
-    let mut findings = check::verify::check(&facts);
+    let check::verify::Outcome { mut findings, not_checked } = check::verify::check(&facts);
     if let Some(l) = &live {
         findings.extend(crate::check::live::check(&facts, l));
     }
     finding::sort(&mut findings);
     let verdict = Verdict::of(&findings);
-    Ok(VerifyReport { facts, findings, verdict, live })
+    Ok(VerifyReport { facts, findings, not_checked, verdict, live })
 }
 
 /// Where the live facts of `verify --live` come from.
@@ -76,7 +76,8 @@ pub fn run(cmd: &VerifyCommand, style: crate::report::Style, out: &mut dyn std::
         return Err(Error::Unsupported("this kcheck was built without SQLite support (feature `sqlite`)".into()));
     }
     if cmd.quiet {
-        writeln!(out, "{}", crate::report::verdict_line(report.verdict, &report.findings)).map_err(Error::Output)?;
+        writeln!(out, "{}", crate::report::verdict_line(report.verdict, &report.findings, report.not_checked.len()))
+            .map_err(Error::Output)?;
     } else {
         crate::report::verify(out, style, &report, cmd.format).map_err(Error::Output)?;
     }

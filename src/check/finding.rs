@@ -79,39 +79,49 @@ pub enum Code {
     KC001,
     /// staged kernel cache or auxiliary collection present but unreadable or corrupt
     KC002,
-    /// staged cache differs from the boot cache: an install is pending at next shutdown
+    /// staged cache differs from the boot cache and a working shutdown copy will install it at the next restart
     ST001,
     /// /private/var/install/shove_kernels present (deferred install scheduled)
     ST002,
-    /// pending install on a build whose shutdown copy fails with SIP on
+    /// pending install on macOS 10.15.0 with SIP on: the shutdown copy fails
     ST003,
-    /// shove_kernels left behind although staged and boot caches are identical
+    /// shove_kernels present although staged and boot caches are byte-identical (normal right after a rebuild)
     ST004,
     /// staged cache differs from the boot cache but nothing will copy it
     ST005,
-    /// shove_kernels is older than the current boot: the last shutdown copy failed
+    /// shove_kernels is older than the current boot: the script did not run at the last shutdown, or its copy failed
     ST006,
-    /// kext installed on disk is in no boot cache
+    /// a kext that Apple puts in the boot cache is installed but in no boot cache
     KX001,
-    /// kext version on disk differs from the boot cache
+    /// the version Apple would use differs from the boot cache
     KX002,
     /// same version, but the executable on disk is a different build (UUID)
     KX003,
-    /// a cached kext from /Library/Extensions is no longer on disk
+    /// a cached third-party kext is no longer on disk
     KX004,
     /// an installed kext bundle cannot be read
     KX005,
+    /// a kext Apple does not prelink by design is not in the boot cache: kextd loads it from disk when needed
+    KX006,
+    /// a kext is not approved by the user (KextPolicy), so it is left out of the cache and does not load
+    KX007,
+    /// a kext Apple will never put in a cache: wrong architecture, exclude list, invalid, or unresolved dependency
+    KX008,
+    /// the same bundle id is installed more than once; Apple uses the highest version and ignores the others
+    KX009,
     /// the boot cache was linked against a different kernel than /System/Library/Kernels/kernel
     KN001,
     /// the running kernel or cache differs from the boot cache
     KN002,
+    /// /System/Library/Kernels/kernel exists but cannot be read: the kernel check did not run
+    KN003,
     /// the installed build has a known kext-cache or kernel problem
     KB001,
-    /// kext in /Library/Extensions is not in the auxiliary collection
+    /// a third-party kext is not in the auxiliary collection
     AX001,
     /// the auxiliary collection holds a different version than disk
     AX002,
-    /// the auxiliary collection was linked against another boot collection
+    /// the auxiliary collection was linked against another boot or system collection
     AX003,
     /// a kalloc zone holds an outsized share of memory
     ZN001,
@@ -145,8 +155,13 @@ impl Code {
         Code::KX003,
         Code::KX004,
         Code::KX005,
+        Code::KX006,
+        Code::KX007,
+        Code::KX008,
+        Code::KX009,
         Code::KN001,
         Code::KN002,
+        Code::KN003,
         Code::KB001,
         Code::AX001,
         Code::AX002,
@@ -176,8 +191,13 @@ impl Code {
             Code::KX003 => "KX003",
             Code::KX004 => "KX004",
             Code::KX005 => "KX005",
+            Code::KX006 => "KX006",
+            Code::KX007 => "KX007",
+            Code::KX008 => "KX008",
+            Code::KX009 => "KX009",
             Code::KN001 => "KN001",
             Code::KN002 => "KN002",
+            Code::KN003 => "KN003",
             Code::KB001 => "KB001",
             Code::AX001 => "AX001",
             Code::AX002 => "AX002",
@@ -200,32 +220,59 @@ impl Code {
             Code::KC002 => {
                 (Severity::Error, "staged kernel cache or auxiliary collection present but unreadable or corrupt")
             }
-            Code::ST001 => {
-                (Severity::Warning, "staged cache differs from the boot cache: an install is pending at next shutdown")
-            }
+            Code::ST001 => (
+                Severity::Info,
+                "staged cache differs from the boot cache and a working shutdown copy will install it at the next restart",
+            ),
             Code::ST002 => (Severity::Info, "/private/var/install/shove_kernels present (deferred install scheduled)"),
-            Code::ST003 => (Severity::Error, "pending install on a build whose shutdown copy fails with SIP on"),
-            Code::ST004 => {
-                (Severity::Warning, "shove_kernels left behind although staged and boot caches are identical")
-            }
+            Code::ST003 => (Severity::Error, "pending install on macOS 10.15.0 with SIP on: the shutdown copy fails"),
+            Code::ST004 => (
+                Severity::Info,
+                "shove_kernels present although staged and boot caches are byte-identical (normal right after a rebuild)",
+            ),
             Code::ST005 => (Severity::Warning, "staged cache differs from the boot cache but nothing will copy it"),
-            Code::ST006 => {
-                (Severity::Error, "shove_kernels is older than the current boot: the last shutdown copy failed")
+            Code::ST006 => (
+                Severity::Warning,
+                "shove_kernels is older than the current boot: the script did not run at the last shutdown, or its copy failed",
+            ),
+            Code::KX001 => {
+                (Severity::Warning, "a kext that Apple puts in the boot cache is installed but in no boot cache")
             }
-            Code::KX001 => (Severity::Warning, "kext installed on disk is in no boot cache"),
-            Code::KX002 => (Severity::Warning, "kext version on disk differs from the boot cache"),
+            Code::KX002 => (Severity::Warning, "the version Apple would use differs from the boot cache"),
             Code::KX003 => (Severity::Warning, "same version, but the executable on disk is a different build (UUID)"),
-            Code::KX004 => (Severity::Warning, "a cached kext from /Library/Extensions is no longer on disk"),
+            Code::KX004 => (Severity::Warning, "a cached third-party kext is no longer on disk"),
             Code::KX005 => (Severity::Warning, "an installed kext bundle cannot be read"),
+            Code::KX006 => (
+                Severity::Info,
+                "a kext Apple does not prelink by design is not in the boot cache: kextd loads it from disk when needed",
+            ),
+            Code::KX007 => (
+                Severity::Warning,
+                "a kext is not approved by the user (KextPolicy), so it is left out of the cache and does not load",
+            ),
+            Code::KX008 => (
+                Severity::Warning,
+                "a kext Apple will never put in a cache: wrong architecture, exclude list, invalid, or unresolved dependency",
+            ),
+            Code::KX009 => (
+                Severity::Info,
+                "the same bundle id is installed more than once; Apple uses the highest version and ignores the others",
+            ),
             Code::KN001 => (
                 Severity::Error,
                 "the boot cache was linked against a different kernel than /System/Library/Kernels/kernel",
             ),
             Code::KN002 => (Severity::Info, "the running kernel or cache differs from the boot cache"),
+            Code::KN003 => (
+                Severity::Warning,
+                "/System/Library/Kernels/kernel exists but cannot be read: the kernel check did not run",
+            ),
             Code::KB001 => (Severity::Warning, "the installed build has a known kext-cache or kernel problem"),
-            Code::AX001 => (Severity::Warning, "kext in /Library/Extensions is not in the auxiliary collection"),
+            Code::AX001 => (Severity::Warning, "a third-party kext is not in the auxiliary collection"),
             Code::AX002 => (Severity::Warning, "the auxiliary collection holds a different version than disk"),
-            Code::AX003 => (Severity::Error, "the auxiliary collection was linked against another boot collection"),
+            Code::AX003 => {
+                (Severity::Error, "the auxiliary collection was linked against another boot or system collection")
+            }
             Code::ZN001 => (Severity::Warning, "a kalloc zone holds an outsized share of memory"),
             Code::ZN002 => (Severity::Warning, "a zone's in-use count grows monotonically"),
             Code::PN001 => (Severity::Error, "panic report: zone map exhausted"),

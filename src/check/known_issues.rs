@@ -1,7 +1,9 @@
 //! Known kext-cache and kernel problems, keyed by exact build number
-//! (`ProductBuildVersion`): `ProductVersion` alone cannot tell 10.15.6
-//! 19G73 from its supplemental update 19G2021. Data, not code: add an entry
-//! here and KB001 (and the panic readers) pick it up.
+//! (`ProductBuildVersion`: `ProductVersion` alone cannot tell 10.15.6
+//! 19G73 from its supplemental update 19G2021) or by a range of releases
+//! (every 10.15.0 build has the shutdown-copy bug, including seeds and
+//! builds not listed). Data, not code: add an entry here and KB001 (and
+//! the panic readers) pick it up.
 
 use crate::check::finding::Severity;
 
@@ -23,6 +25,9 @@ pub struct KnownIssue {
     pub kind: IssueKind,
     /// Builds affected (exact `ProductBuildVersion` strings).
     pub builds: &'static [&'static str],
+    /// Releases affected, `[from, to)` as `ProductVersion` triples, in
+    /// addition to `builds`.
+    pub releases: Option<((u32, u32, u32), (u32, u32, u32))>,
     /// One-line summary.
     pub summary: &'static str,
     /// What happens, for the report.
@@ -42,6 +47,8 @@ pub const KNOWN_ISSUES: &[KnownIssue] = &[
         id: "catalina-shove-kernels",
         kind: IssueKind::DeferredInstall,
         builds: &["19A583", "19A602"],
+        // kcditto's deferred copy works from 10.15.1 (19B88) on.
+        releases: Some(((10, 15, 0), (10, 15, 1))),
         summary: "macOS 10.15.0 does not install updated kernel caches at shutdown when SIP is on",
         detail: "kextcache builds the new prelinked kernel in /Library/Apple/System/Library/PrelinkedKernels and \
                  schedules /private/var/install/shove_kernels to copy it to the read-only system volume at \
@@ -60,6 +67,7 @@ pub const KNOWN_ISSUES: &[KnownIssue] = &[
         id: "catalina-10.15.6-zone-leak",
         kind: IssueKind::ZoneLeak,
         builds: &["19G73"],
+        releases: None,
         summary: "macOS 10.15.6 (19G73) leaks kernel memory in kalloc zones until the zone map is exhausted",
         detail: "a kernel zone leak (kalloc.32/kalloc.48, millions of elements) exhausts the zone map after days \
                  of uptime, most quickly with virtual machines running; the Mac becomes unresponsive and panics \
@@ -73,9 +81,18 @@ pub const KNOWN_ISSUES: &[KnownIssue] = &[
     },
 ];
 
-/// The known issues affecting `build`.
+/// The known issues affecting `build` (by build number only: for evidence
+/// such as a panic report that names a build but no release).
 pub fn for_build(build: &str) -> Vec<&'static KnownIssue> {
     KNOWN_ISSUES.iter().filter(|k| k.builds.contains(&build)).collect()
+}
+
+/// The known issues affecting a system: its build, or its release.
+pub fn for_system(version: (u32, u32, u32), build: &str) -> Vec<&'static KnownIssue> {
+    KNOWN_ISSUES
+        .iter()
+        .filter(|k| k.builds.contains(&build) || k.releases.is_some_and(|(from, to)| version >= from && version < to))
+        .collect()
 }
 
 /// The zone-leak issue affecting `build`, if any (ties ZN001 and PN001 to it).
@@ -83,7 +100,8 @@ pub fn zone_leak(build: &str) -> Option<&'static KnownIssue> {
     for_build(build).into_iter().find(|k| k.kind == IssueKind::ZoneLeak)
 }
 
-/// Builds whose deferred `shove_kernels` copy is known to fail with SIP on.
-pub fn shove_copy_fails(build: &str) -> bool {
-    for_build(build).iter().any(|k| k.kind == IssueKind::DeferredInstall)
+/// Whether the deferred `shove_kernels` copy is known to fail with SIP on
+/// for this system (10.15.0, any build).
+pub fn shove_copy_fails(version: (u32, u32, u32), build: &str) -> bool {
+    for_system(version, build).iter().any(|k| k.kind == IssueKind::DeferredInstall)
 }

@@ -16,25 +16,35 @@ pub fn check(facts: &crate::facts::Facts, live: &LiveFacts) -> Vec<crate::check:
         && facts.shove_kernels
         && shove < boot_t
     {
-        out.push(
-            Finding::new(
-                Code::ST006,
-                crate::system::SHOVE_KERNELS,
-                "The deferred-install script is older than the current boot: kcditto deletes it only after a \
-                 successful copy, so the copy at the last shutdown already failed and the Mac booted the old cache.",
-            )
-            .with("shove_kernels_mtime", shove)
-            .with("boot_time", boot_t)
-            .remedy(format!(
-                "Boot to Recovery and run `touch -c \"/Volumes/<system volume>/System/Library/Extensions\"`, then \
-                 restart so the cache is rebuilt on the system volume{}.",
-                if crate::check::known_issues::shove_copy_fails(&facts.system.build) {
-                    "; updating to macOS 10.15.1 (19B88) or later fixes the deferred copy"
-                } else {
-                    ""
-                }
-            )),
-        );
+        // The premise of ST006 holds both ways only loosely: a panic, a
+        // power loss or a forced shutdown also skip the script, and kcditto
+        // can delete it without copying (kext_tools `rosp_staging.m`
+        // `copyKernelWithCopier` returns EX_OK on an unreadable or empty
+        // staging folder). So: a warning with "restart normally, then
+        // check again" — except on 10.15.0 with SIP on, where the copy is
+        // known to fail (an error, with the Recovery remedy).
+        let version = facts.system.version;
+        let known_bad =
+            crate::check::known_issues::shove_copy_fails(version, &facts.system.build) && facts.sip.assumed_on();
+        let volume = if facts.system.root == std::path::Path::new("/") {
+            "/Volumes/<system volume>".to_string()
+        } else {
+            facts.system.root.display().to_string()
+        };
+        let finding = Finding::new(
+            Code::ST006,
+            crate::system::SHOVE_KERNELS,
+            "The deferred-install script is older than the current boot: at the last shutdown the script did not run or its copy failed (a panic, a power loss or a forced shutdown also skips it), so the Mac booted the old cache.",
+        )
+        .with("shove_kernels_mtime", shove)
+        .with("boot_time", boot_t);
+        out.push(if known_bad {
+            finding.severity(crate::check::finding::Severity::Error).remedy(format!(
+                "On macOS 10.15.0 with SIP on the shutdown copy fails. Update to macOS 10.15.1 (19B88) or later; or boot to Recovery and run `kextcache -i \"{volume}\"`, which copies the new cache at once, then restart."
+            ))
+        } else {
+            finding.remedy("Restart normally (not a forced power-off), then run kcheck again; if the script is still older than the boot, the copy is failing: rebuild with `sudo kextcache -i /` and restart.")
+        });
     }
     if let Some(b) = boot {
         if let (Some(running), Some(cached)) = (&live.kern_version, &b.kernel.version)

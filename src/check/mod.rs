@@ -22,6 +22,8 @@ pub struct VerifyReport {
     pub facts: Facts,
     /// Findings, most severe first.
     pub findings: Vec<Finding>,
+    /// The checks that could not run, and why.
+    pub not_checked: Vec<crate::facts::NotChecked>,
     /// The verdict.
     pub verdict: Verdict,
     /// What the live probes found (`--live`).

@@ -84,6 +84,38 @@ impl serde::Serialize for Role {
     }
 }
 
+/// A check that could not run, and why (design.md: "Nothing is ever
+/// silently skipped"). JSON: `{"check", "reason"}`.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct NotChecked {
+    /// The finding code(s) or rule that did not run, e.g. `KN001`.
+    pub check: String,
+    /// Why, one line.
+    pub reason: String,
+}
+
+impl NotChecked {
+    /// A new entry.
+    pub fn new(check: impl Into<String>, reason: impl Into<String>) -> Self {
+        NotChecked { check: check.into(), reason: reason.into() }
+    }
+}
+
+/// The user-approval database (`KextPolicy`, 10.13+) as found.
+#[derive(Clone, Debug)]
+pub enum PolicyState {
+    /// Before 10.13 there is no user approval of kexts.
+    NotApplicable,
+    /// Not there (or kcheck was built without SQLite), with why.
+    Unavailable(String),
+    /// Read.
+    #[cfg(feature = "sqlite")]
+    Read(Box<crate::system::kextpolicy::KextPolicy>),
+}
+
+/// Where the user-approval database lives (SIP-protected, data volume).
+pub const KEXT_POLICY: &str = "/private/var/db/SystemPolicyConfiguration/KextPolicy";
+
 /// One cache slot of the era.
 #[derive(Clone, Debug)]
 pub struct CacheSlot {
@@ -114,6 +146,8 @@ pub struct Facts {
     pub installed: Inventory,
     /// Kexts staged in `/Library/StagedExtensions` (11+).
     pub staged_extensions: Inventory,
+    /// The user-approval database.
+    pub policy: PolicyState,
 }
 
 impl Facts {
@@ -186,11 +220,36 @@ pub fn gather(opts: &VerifyOptions) -> Result<Facts, Error> {
         } else {
             Inventory::default()
         };
-        let (caches, kernel) =
-            caches.join().unwrap_or_else(|_| (Vec::new(), CacheState::Broken("internal error".into())));
+        // A panic in the cache thread is a bug, never "no caches": a
+        // missing cache list would read as a better verdict.
+        let (caches, kernel) = caches.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
         (caches, kernel, (installed, staged))
     });
     let shove_kernels = sys.era == Era::PrelinkedStaged
         && matches!(sys.resolve(Vol::Data, system::SHOVE_KERNELS), Ok(_) | Err(Resolve::Refused(_)));
-    Ok(Facts { system: sys, sip: opts.sip, caches, kernel, shove_kernels, installed, staged_extensions })
+    let policy = read_policy(&sys);
+    Ok(Facts { system: sys, sip: opts.sip, caches, kernel, shove_kernels, installed, staged_extensions, policy })
+}
+
+/// Read the KextPolicy database of the data volume, read-only.
+fn read_policy(sys: &SystemRoot) -> PolicyState {
+    if !sys.at_least(10, 13) {
+        return PolicyState::NotApplicable;
+    }
+    let path = match sys.resolve(Vol::Data, KEXT_POLICY) {
+        Ok(p) => p,
+        Err(Resolve::Missing) => return PolicyState::Unavailable(format!("{KEXT_POLICY} not found")),
+        Err(Resolve::Refused(why)) => return PolicyState::Unavailable(why),
+    };
+    #[cfg(feature = "sqlite")]
+    {
+        match crate::system::kextpolicy::open(&path) {
+            Ok(p) => PolicyState::Read(Box::new(p)),
+            Err(e) => PolicyState::Unavailable(e.to_string()),
+        }
+    }
+    #[cfg(not(feature = "sqlite"))]
+    {
+        PolicyState::Unavailable(format!("{}: this kcheck was built without SQLite", path.display()))
+    }
 }

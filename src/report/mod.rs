@@ -419,16 +419,38 @@ pub fn verify_json(r: &crate::check::VerifyReport) -> Value {
             "unreadable": f.installed.bad.len(),
             "dirs": f.installed.dirs_scanned,
         },
-                "live": r.live.as_ref().map(live_json),
+        "live": r.live.as_ref().map(live_json),
         "findings": r.findings,
+        "not_checked": r.not_checked,
         "verdict": r.verdict.as_str(),
+    })
+}
+
+/// The last JSONL record of `verify --format jsonl`: the run itself, so a
+/// log shipper can tell "healthy" from "did not run".
+pub fn run_record(r: &crate::check::VerifyReport) -> Value {
+    use crate::check::finding::Severity;
+    let s = &r.facts.system;
+    let count = |sev| r.findings.iter().filter(|f| f.severity == sev).count();
+    json!({
+        "record": "run",
+        "tool": {"name": "kcheck", "version": env!("CARGO_PKG_VERSION")},
+        "root": s.root,
+        "system": {"product_version": s.product_version, "build": s.build, "era": s.era.as_str()},
+        "verdict": r.verdict.as_str(),
+        "counts": {"error": count(Severity::Error), "warning": count(Severity::Warning), "info": count(Severity::Info)},
+        "not_checked": r.not_checked,
     })
 }
 
 /// The one-line verdict of `verify --quiet`: the verdict and the counts
 /// that are not zero, e.g. `broken: 1 error, 2 warnings, 1 info`, or
 /// `healthy: no findings`. Never coloured.
-pub fn verdict_line(verdict: crate::check::finding::Verdict, findings: &[crate::check::finding::Finding]) -> String {
+pub fn verdict_line(
+    verdict: crate::check::finding::Verdict,
+    findings: &[crate::check::finding::Finding],
+    not_checked: usize,
+) -> String {
     use crate::check::finding::Severity;
     let count = |sev| findings.iter().filter(|f| f.severity == sev).count();
     let counts: Vec<String> = [
@@ -444,7 +466,12 @@ pub fn verdict_line(verdict: crate::check::finding::Verdict, findings: &[crate::
     })
     .collect();
     let counts = if counts.is_empty() { "no findings".to_string() } else { counts.join(", ") };
-    format!("{}: {counts}", verdict.as_str())
+    let skipped = match not_checked {
+        0 => String::new(),
+        1 => "; 1 check not run".to_string(),
+        n => format!("; {n} checks not run"),
+    };
+    format!("{}: {counts}{skipped}", verdict.as_str())
 }
 
 /// `verify`, in the chosen format.
@@ -459,9 +486,15 @@ pub fn verify(
         VerifyFormat::Json => return write_json(out, &verify_json(r)),
         VerifyFormat::Jsonl => {
             for f in &r.findings {
-                serde_json::to_writer(&mut *out, f).map_err(io::Error::other)?;
+                let mut v = serde_json::to_value(f).map_err(io::Error::other)?;
+                if let Value::Object(m) = &mut v {
+                    m.insert("record".into(), "finding".into());
+                }
+                serde_json::to_writer(&mut *out, &v).map_err(io::Error::other)?;
                 writeln!(out)?;
             }
+            serde_json::to_writer(&mut *out, &run_record(r)).map_err(io::Error::other)?;
+            writeln!(out)?;
             return Ok(());
         }
         VerifyFormat::Text => {}
@@ -486,10 +519,24 @@ pub fn verify(
         }
         Verdict::Broken => ("BROKEN", AnsiColor::Red, "the next boot will not run the kexts you think are installed."),
     };
-    let word = style.paint(Ansi::new().bold().fg_color(Some(colour.into())), word);
-    writeln!(out, "{word}: {rest}")?;
+    let painted = style.paint(Ansi::new().bold().fg_color(Some(colour.into())), word);
+    let fewer = match r.not_checked.len() {
+        0 => String::new(),
+        1 => " (1 check could not run; see NOT CHECKED)".to_string(),
+        n => format!(" ({n} checks could not run; see NOT CHECKED)"),
+    };
+    // Wrapped as plain text, then the verdict word coloured: colour never
+    // moves a line break.
+    let line = wrap(&format!("{word}: {rest}{fewer}"), 80, "");
+    write!(out, "{}", line.replacen(word, &painted, 1))?;
     if !r.findings.is_empty() {
         write_findings(out, style, &r.findings)?;
+    }
+    if !r.not_checked.is_empty() {
+        writeln!(out, "\nNOT CHECKED ({})", r.not_checked.len())?;
+        for n in &r.not_checked {
+            write!(out, "\n{}", wrap(&format!("{}: {}", n.check, n.reason), 80, "  "))?;
+        }
     }
     writeln!(out, "\nCACHES")?;
     for slot in &f.caches {
