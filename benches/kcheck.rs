@@ -117,8 +117,12 @@ fn analyze(b: Bencher, kind: &str) {
 fn verify_big_root(b: Bencher) {
     let root = root();
     b.bench(|| {
-        let opts =
-            kcheck::facts::VerifyOptions { root: root.clone(), data_root: None, sip: kcheck::system::Sip::Unknown };
+        let opts = kcheck::facts::VerifyOptions {
+            root: root.clone(),
+            data_root: None,
+            sip: kcheck::system::Sip::Unknown,
+            preboot: None,
+        };
         kcheck::app::verify::verify(&opts).unwrap().findings.len()
     });
 }

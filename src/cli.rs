@@ -213,6 +213,11 @@ pub enum Command {
         /// Recovery, else the root itself).
         #[arg(long, value_name = "DIR")]
         data_root: Option<PathBuf>,
+        /// The Preboot volume (Apple silicon, macOS 11+), where the boot
+        /// kernel collection lives. Default: `<root>/System/Volumes/Preboot`
+        /// when it exists; in recoveryOS give the mounted Preboot volume.
+        #[arg(long, value_name = "DIR")]
+        preboot: Option<PathBuf>,
         /// System Integrity Protection state (`csrutil status`); with --live it
         /// is read from `csrutil status` unless given here.
         #[arg(long, value_enum, default_value_t = SipArg::Unknown)]
@@ -551,7 +556,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<u8, Error> {
             clap_complete::generate(shell, &mut Cli::command(), "kcheck", out);
             Ok(0)
         }
-        Command::Verify { root, data_root, sip, live, probe_dir, sqlite, host, output } => {
+        Command::Verify { root, data_root, preboot, sip, live, probe_dir, sqlite, host, output } => {
             let sip = match sip {
                 SipArg::Enabled => Sip::Enabled,
                 SipArg::Disabled => Sip::Disabled,
@@ -563,7 +568,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<u8, Error> {
                 (true, None) => app::verify::LiveSource::System,
             };
             let cmd = app::verify::VerifyCommand {
-                options: VerifyOptions { root, data_root, sip },
+                options: VerifyOptions { root, data_root, sip, preboot },
                 live,
                 sqlite,
                 host,

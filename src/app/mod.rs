@@ -212,6 +212,7 @@ fn facts_for(root: &Path, data_root: Option<&Path>) -> Result<Option<Facts>, Err
         root: root.to_path_buf(),
         data_root: data_root.map(Path::to_path_buf),
         sip: Sip::Unknown,
+        preboot: None,
     };
     match crate::facts::gather(&opts) {
         Ok(f) => Ok(Some(f)),

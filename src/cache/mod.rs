@@ -137,6 +137,9 @@ pub struct CacheInfo {
     pub kc_id: Option<String>,
     /// `_BootKCID` (auxiliary/system collections), as an upper-case UUID.
     pub boot_kc_id: Option<String>,
+    /// `_PageableKCID` (the auxiliary collection's link to the system
+    /// collection on Intel), as an upper-case UUID.
+    pub pageable_kc_id: Option<String>,
     /// Size of the `__PRELINK_INFO,__info` XML in bytes.
     pub prelink_info_size: Option<u64>,
     /// The kexts, in cache order.
@@ -211,6 +214,7 @@ pub fn analyze(data: &[u8], arch: Option<&str>) -> FormatResult<CacheInfo> {
         kernel: Kernel::default(),
         kc_id: None,
         boot_kc_id: None,
+        pageable_kc_id: None,
         prelink_info_size: None,
         kexts: Vec::new(),
     };
@@ -233,6 +237,7 @@ pub fn analyze(data: &[u8], arch: Option<&str>) -> FormatResult<CacheInfo> {
         let root = doc.root();
         info.kc_id = kcid(root.get("_PrelinkKCID"));
         info.boot_kc_id = kcid(root.get("_BootKCID"));
+        info.pageable_kc_id = kcid(root.get("_PageableKCID"));
     }
     match view.header.filetype {
         macho::MH_FILESET => {

@@ -150,10 +150,11 @@ pub fn check(f: &Facts) -> Outcome {
         for bad in &f.installed.bad {
             o.findings.push(kx005(bad));
         }
-        o.not_checked.push(NotChecked::new(
-            "KX001-KX004, KX006-KX009, AX001, AX002",
-            "no readable boot kernel cache to compare the installed kexts with",
-        ));
+        let why = match f.cache(Role::Boot).map(|s| &s.state) {
+            Some(CacheState::Unlocated(why)) => format!("the boot kernel collection was not located: {why}"),
+            _ => "no readable boot kernel cache to compare the installed kexts with".to_string(),
+        };
+        o.not_checked.push(NotChecked::new("KX001-KX004, KX006-KX009, AX001, AX002", why));
         return o;
     };
     let exclude = exclude_list(f, &mut o);
@@ -200,10 +201,15 @@ fn kb001(f: &Facts, o: &mut Outcome) {
 fn caches_readable(f: &Facts, r: &Remedies<'_>, o: &mut Outcome) {
     let sys = &f.system;
     for slot in &f.caches {
+        if let CacheState::Unlocated(why) = &slot.state {
+            // Apple silicon without a reachable Preboot: never KC001.
+            o.not_checked.push(NotChecked::new(if slot.role == Role::Boot { "KC001" } else { "KC002" }, why.clone()));
+            continue;
+        }
         let CacheState::Broken(why) = &slot.state else {
             if slot.role == Role::Boot && matches!(slot.state, CacheState::Missing) {
                 o.findings.push(
-                    Finding::new(Code::KC001, slot.mac_path, "The boot kernel cache is missing: the Mac has no prelinked kexts to boot with.")
+                    Finding::new(Code::KC001, slot.mac_path.clone(), "The boot kernel cache is missing: the Mac has no prelinked kexts to boot with.")
                         .with("path", slot.path.display().to_string())
                         .remedy(match sys.era {
                             Era::KernelCollections => "The boot kernel collection is part of the sealed system volume: reinstall macOS from Recovery.".to_string(),
@@ -225,7 +231,7 @@ fn caches_readable(f: &Facts, r: &Remedies<'_>, o: &mut Outcome) {
             _ => format!("Rebuild it: {}.", r.rebuild()),
         };
         o.findings.push(
-            Finding::new(code, slot.mac_path, what)
+            Finding::new(code, slot.mac_path.clone(), what)
                 .with("path", slot.path.display().to_string())
                 .with("error", why.clone())
                 .remedy(remedy),
@@ -304,28 +310,39 @@ fn staged(f: &Facts, r: &Remedies<'_>, copy_fails: bool, o: &mut Outcome) -> Has
     pending
 }
 
-/// AX003: the auxiliary collection's link to the boot collection.
+/// AX003: the auxiliary collection's links. The kernel refuses an aux
+/// collection whose `_BootKCID` is not the boot collection's
+/// `_PrelinkKCID`, and on Intel one whose `_PageableKCID` is not the loaded
+/// system collection's (xnu `OSKext.cpp` `validateKCFileSetUUID`).
 fn aux_link(f: &Facts, r: &Remedies<'_>, o: &mut Outcome) {
     let boot = f.cache(Role::Boot).and_then(|s| s.state.info());
-    let aux = f.cache(Role::Auxiliary).and_then(|s| s.state.info());
-    if let (Some(b), Some(a)) = (boot, aux)
-        && a.boot_kc_id.is_some()
-        && a.boot_kc_id != b.kc_id
-    {
-        o.findings.push(
-            Finding::new(Code::AX003, system::AUX_KC, "The auxiliary kernel collection was linked against a different boot kernel collection: the kernel will refuse to load it, and no third-party kext in it will load.")
-                .with("aux_boot_kc_id", a.boot_kc_id.clone())
-                .with("boot_kc_id", b.kc_id.clone())
-                .remedy(format!("Rebuild the auxiliary collection: {}.", r.rebuild())),
-        );
+    let system_kc = f.cache(Role::System).and_then(|s| s.state.info());
+    let Some(a) = f.cache(Role::Auxiliary).and_then(|s| s.state.info()) else { return };
+    let boot_bad = boot.filter(|b| a.boot_kc_id.is_some() && a.boot_kc_id != b.kc_id);
+    let pageable_bad = system_kc.filter(|s| a.pageable_kc_id.is_some() && a.pageable_kc_id != s.kc_id);
+    if boot_bad.is_none() && pageable_bad.is_none() {
+        return;
     }
+    let what = match (boot_bad.is_some(), pageable_bad.is_some()) {
+        (true, true) => "boot and system kernel collections",
+        (true, false) => "boot kernel collection",
+        _ => "system kernel collection",
+    };
+    o.findings.push(
+        Finding::new(Code::AX003, system::AUX_KC, format!("The auxiliary kernel collection was linked against a different {what}: the kernel will refuse to load it, and no third-party kext in it will load."))
+            .with("aux_boot_kc_id", a.boot_kc_id.clone())
+            .with("boot_kc_id", boot.and_then(|b| b.kc_id.clone()))
+            .with("aux_pageable_kc_id", a.pageable_kc_id.clone())
+            .with("system_kc_id", system_kc.and_then(|s| s.kc_id.clone()))
+            .remedy(format!("Rebuild the auxiliary collection: {}.", r.rebuild())),
+    );
 }
 
 /// KN001 / KN003: the cache against the kernel on disk.
 fn kernel(f: &Facts, r: &Remedies<'_>, o: &mut Outcome) {
     let boot = f.cache(Role::Boot).and_then(|s| s.state.info());
     let k = match &f.kernel {
-        CacheState::Missing => {
+        CacheState::Missing | CacheState::Unlocated(_) => {
             o.not_checked.push(NotChecked::new("KN001", format!("{} not found", system::KERNEL)));
             return;
         }
@@ -376,7 +393,7 @@ fn kernel(f: &Facts, r: &Remedies<'_>, o: &mut Outcome) {
     o.findings.push(
         Finding::new(
             Code::KN001,
-            f.cache(Role::Boot).map_or("boot cache", |s| s.mac_path),
+            f.cache(Role::Boot).map_or("boot cache".to_string(), |s| s.mac_path.clone()),
             "The boot cache was linked against a different kernel than the one in /System/Library/Kernels/kernel.",
         )
         .with("cache_kernel_version", bv.clone())
@@ -506,10 +523,14 @@ fn required_for_boot(sys: &SystemRoot, k: &InstalledKext) -> bool {
     }
 }
 
-/// Whether the kext goes to the auxiliary collection (11+): third-party
-/// folders and `/Library/Apple/System/Library/Extensions` (kmutil(8)).
+/// Whether the kext goes to the auxiliary collection (11+): everything
+/// outside the sealed `/System` — `/Library/Extensions`, other
+/// third-party locations, and `/Library/Apple/System/Library/Extensions`,
+/// whose kexts kernelmanagerd resolves with the third-party ones (kmutil(8):
+/// the aux collection holds "kexts placed in /Library/Extensions and any
+/// other third-party kexts"; macfuse#915 logs).
 fn aux_kext(sys: &SystemRoot, k: &InstalledKext) -> bool {
-    sys.era == Era::KernelCollections && k.path.starts_with(system::LIBRARY_EXTENSIONS)
+    sys.era == Era::KernelCollections && !k.path.starts_with("/System/")
 }
 
 /// The installed kexts against the caches: KX001–KX003, KX005–KX009,
@@ -531,6 +552,15 @@ fn installed(ctx: &Ctx<'_>, b: &CacheInfo, o: &mut Outcome) {
     let aux_broken = f.cache(Role::Auxiliary).is_some_and(|s| matches!(s.state, CacheState::Broken(_)));
     if aux_broken {
         o.not_checked.push(NotChecked::new("AX001, AX002", "the auxiliary collection cannot be read (KC002)"));
+    }
+    // Apple silicon: the auxiliary collection lives in Preboot under a name
+    // Apple does not document (kmutil(8)); kcheck does not guess one.
+    let aux_unknown = sys.era == Era::KernelCollections && sys.platform == system::Platform::AppleSilicon;
+    if aux_unknown {
+        o.not_checked.push(NotChecked::new(
+            "AX001, AX002, AX003",
+            "on Apple silicon the auxiliary kernel collection's file in Preboot is not documented; kcheck does not guess it (the kexts' own problems, KX007 and KX008, are still checked)",
+        ));
     }
     let staged_ext: HashSet<&str> = f.staged_extensions.kexts.iter().map(|k| k.bundle_id.as_str()).collect();
 
@@ -581,7 +611,13 @@ fn installed(ctx: &Ctx<'_>, b: &CacheInfo, o: &mut Outcome) {
             );
         }
         if aux_kext(sys, winner) {
-            if !aux_broken {
+            if aux_unknown {
+                if let Some((reason, detail)) = never_cached(ctx, winner, wv) {
+                    kx008(ctx, winner, reason, &detail, o);
+                } else if approved(ctx, winner) == Some(false) {
+                    kx007(ctx, winner, o);
+                }
+            } else if !aux_broken {
                 check_aux(ctx, winner, aux_idx.as_ref(), &staged_ext, o);
             }
             continue;
@@ -626,13 +662,7 @@ fn not_in_cache(
         return;
     }
     if approved(ctx, k) == Some(false) {
-        o.findings.push(
-            Finding::new(Code::KX007, k.bundle_id.clone(), format!("{} {} at {} is not approved in System Preferences (KextPolicy has no allowing row for team {} and this bundle id), so kextcache leaves it out and it does not load.", k.bundle_id, k.version.as_deref().unwrap_or(""), k.path, k.team_id.as_deref().unwrap_or("(unsigned)")))
-                .with("path", k.path.clone())
-                .with("team_id", k.team_id.clone())
-                .with("disk_version", k.version.clone())
-                .remedy("Approve it in System Preferences > Security & Privacy > General (\"System software from developer … was blocked\") or with an MDM kernel-extension policy, then restart."),
-        );
+        kx007(ctx, k, o);
         return;
     }
     let in_staged = staged.map(|s| s.contains_key(k.bundle_id.as_str()));
@@ -666,6 +696,36 @@ fn not_in_cache(
             .with("os_bundle_required", k.required.clone())
             .with("in_staged_cache", in_staged)
             .remedy(kx_remedy(&ctx.r, ctx.copy_fails, None)),
+    );
+}
+
+/// KX007: not approved. The remedy depends on the platform: on Apple
+/// silicon approval means nothing until the Mac runs Reduced Security with
+/// user management of kexts allowed (Apple Platform Security, "Kernel
+/// extensions in macOS").
+fn kx007(ctx: &Ctx<'_>, k: &InstalledKext, o: &mut Outcome) {
+    let sys = &ctx.f.system;
+    let pane = if sys.at_least(13, 0) {
+        "System Settings > Privacy & Security"
+    } else {
+        "System Preferences > Security & Privacy > General"
+    };
+    let remedy = if sys.platform == system::Platform::AppleSilicon {
+        format!(
+            "On Apple silicon first allow kexts: shut down, hold the power button to start recoveryOS, open Startup Security Utility, choose Reduced Security and \"Allow user management of kernel extensions from identified developers\"; then start up, approve the kext in {pane} (or with an MDM kernel-extension policy) and restart."
+        )
+    } else {
+        format!(
+            "Approve it in {pane} (\"System software from developer … was blocked\") or with an MDM kernel-extension policy, then restart."
+        )
+    };
+    o.findings.push(
+        Finding::new(Code::KX007, k.bundle_id.clone(), format!("{} {} at {} is not approved: KextPolicy has no allowing row for team {} and this bundle id, so it is left out of the kernel cache and does not load.", k.bundle_id, k.version.as_deref().unwrap_or(""), k.path, k.team_id.as_deref().unwrap_or("(unsigned)")))
+            .with("path", k.path.clone())
+            .with("team_id", k.team_id.clone())
+            .with("disk_version", k.version.clone())
+            .with("platform", sys.platform.as_str())
+            .remedy(remedy),
     );
 }
 
@@ -763,14 +823,48 @@ fn check_aux(
                 kx008(ctx, k, reason, &detail, o);
                 return;
             }
+            let approval = approved(ctx, k);
+            if approval == Some(false) {
+                kx007(ctx, k, o);
+                return;
+            }
             let staged = staged_ext.contains(k.bundle_id.as_str());
+            let in_build_list = match &ctx.f.auxkc_build_list {
+                Some(Ok(paths)) => Some(paths.iter().any(|p| p == &k.path)),
+                _ => None,
+            };
+            let sys = &ctx.f.system;
+            let pane = if sys.at_least(13, 0) {
+                "System Settings > Privacy & Security"
+            } else {
+                "System Preferences > Security & Privacy"
+            };
+            // The remedy by state (kmutil(8): the aux collection is rebuilt
+            // by kernelmanagerd after approval and takes effect at the next
+            // boot).
+            let (state, remedy) = match (approval, in_build_list) {
+                (_, Some(true)) => (
+                    "approved-pending-restart",
+                    "It is in the build list of the current auxiliary collection: restart so the rebuilt collection loads, then run kcheck again.".to_string(),
+                ),
+                (Some(true), _) => (
+                    "approved",
+                    format!("It is approved: restart so kernelmanagerd's rebuilt collection loads; if it is still missing after the restart, {}.", ctx.r.rebuild()),
+                ),
+                _ => (
+                    "approval-unknown",
+                    format!("Approve the kext in {pane} (or with an MDM kernel-extension policy), then restart so the rebuilt auxiliary collection loads."),
+                ),
+            };
             o.findings.push(
-                Finding::new(Code::AX001, k.bundle_id.clone(), format!("{} {} is installed at {} but is not in the auxiliary kernel collection: it will not load until it is approved and the collection is rebuilt.", k.bundle_id, k.version.as_deref().unwrap_or(""), k.path))
+                Finding::new(Code::AX001, k.bundle_id.clone(), format!("{} {} is installed at {} but is not in the auxiliary kernel collection: it does not load until the collection is rebuilt with it and the Mac restarts.", k.bundle_id, k.version.as_deref().unwrap_or(""), k.path))
                     .with("path", k.path.clone())
                     .with("disk_version", k.version.clone())
                     .with("in_staged_extensions", staged)
                     .with("aux_collection_present", aux.is_some())
-                    .remedy(format!("Approve the kext in System Settings > Privacy & Security (System Preferences > Security & Privacy on macOS 11-12), then {}.", ctx.r.rebuild())),
+                    .with("approval", state)
+                    .with("in_current_auxkc_build_list", in_build_list)
+                    .remedy(remedy),
             );
         }
         // (On 11+ nothing is pending and the 10.15.0 copy bug cannot apply.)

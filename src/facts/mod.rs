@@ -23,6 +23,9 @@ pub struct VerifyOptions {
     pub data_root: Option<PathBuf>,
     /// SIP state.
     pub sip: Sip,
+    /// The Preboot volume (Apple silicon; default
+    /// `<root>/System/Volumes/Preboot` when it exists).
+    pub preboot: Option<PathBuf>,
 }
 
 /// A cache as found on the system.
@@ -32,6 +35,9 @@ pub enum CacheState {
     Missing,
     /// There, but it could not be read or parsed.
     Broken(String),
+    /// Its location could not be found (Apple silicon: the Preboot volume
+    /// or its boot folder), with why: its checks are `not_checked`.
+    Unlocated(String),
     /// Read.
     Ok(Box<CacheInfo>),
 }
@@ -122,7 +128,7 @@ pub struct CacheSlot {
     /// `boot`, `staged`, `system`, `auxiliary`.
     pub role: Role,
     /// Path on the Mac (e.g. `/System/Library/PrelinkedKernels/prelinkedkernel`).
-    pub mac_path: &'static str,
+    pub mac_path: String,
     /// Path on this machine.
     pub path: PathBuf,
     /// What was found.
@@ -138,7 +144,8 @@ pub struct Facts {
     pub sip: Sip,
     /// The era's caches.
     pub caches: Vec<CacheSlot>,
-    /// `/System/Library/Kernels/kernel`.
+    /// `/System/Library/Kernels/kernel` (Apple silicon: the boot
+    /// collection's `kernel.release.<soc>`).
     pub kernel: CacheState,
     /// Whether `/private/var/install/shove_kernels` exists (10.15).
     pub shove_kernels: bool,
@@ -148,6 +155,9 @@ pub struct Facts {
     pub staged_extensions: Inventory,
     /// The user-approval database.
     pub policy: PolicyState,
+    /// Intel 11+: the bundle paths in the current AuxKC build list
+    /// (`com.apple.kcgen.instructions.plist`), when it exists and reads.
+    pub auxkc_build_list: Option<Result<Vec<String>, String>>,
 }
 
 impl Facts {
@@ -155,6 +165,69 @@ impl Facts {
     pub fn cache(&self, role: Role) -> Option<&CacheSlot> {
         self.caches.iter().find(|c| c.role == role)
     }
+}
+
+/// Open the cache at a path found outside the volume layout (Preboot).
+fn open_cache_at(path: &std::path::Path) -> CacheState {
+    match std::fs::symlink_metadata(path) {
+        Err(_) => CacheState::Missing,
+        Ok(_) => match cache::open(path, &OpenOptions { arch: None, hash: true }) {
+            Ok(info) => CacheState::Ok(Box::new(info)),
+            Err(e) => CacheState::Broken(e.to_string()),
+        },
+    }
+}
+
+/// The kernel file the boot cache should match: `/System/Library/Kernels/kernel`,
+/// or on Apple silicon the `kernel.release.<soc>` named by the boot
+/// collection's kernel (`…RELEASE_ARM64_T8101` → `kernel.release.t8101`).
+fn kernel_path(sys: &SystemRoot, caches: &[CacheSlot]) -> String {
+    if sys.platform != system::Platform::AppleSilicon {
+        return system::KERNEL.to_string();
+    }
+    let soc = caches
+        .iter()
+        .find(|c| c.role == Role::Boot)
+        .and_then(|c| c.state.info())
+        .and_then(|b| b.kernel.version.as_deref())
+        .and_then(|v| v.rsplit("RELEASE_ARM64_").next().filter(|_| v.contains("RELEASE_ARM64_")))
+        .map(|soc| soc.trim().to_ascii_lowercase());
+    match soc {
+        Some(soc) if !soc.is_empty() && soc.bytes().all(|b| b.is_ascii_alphanumeric()) => {
+            format!("{}/kernel.release.{soc}", system::KERNELS_DIR)
+        }
+        _ => system::KERNEL.to_string(),
+    }
+}
+
+/// The boot collection of an Apple-silicon system: from `--preboot`, else
+/// `<root>/System/Volumes/Preboot`.
+fn apple_silicon_boot(sys: &SystemRoot, preboot: Option<&std::path::Path>) -> CacheSlot {
+    let dir = match preboot {
+        Some(p) => Some(p.to_path_buf()),
+        None => sys.resolve(Vol::System, system::PREBOOT).ok(),
+    };
+    let (path, state) = match dir {
+        None => (
+            sys.join(Vol::System, system::PREBOOT),
+            CacheState::Unlocated(format!(
+                "the Preboot volume was not found at {} (give it with --preboot)",
+                sys.join(Vol::System, system::PREBOOT).display()
+            )),
+        ),
+        Some(dir) => match system::preboot_kernelcache(&dir, &sys.build) {
+            Ok(kc) => {
+                let state = open_cache_at(&kc);
+                (kc, state)
+            }
+            Err(why) => (dir, CacheState::Unlocated(why)),
+        },
+    };
+    let mac_path = match path.strip_prefix(&sys.root) {
+        Ok(rel) if path.starts_with(sys.join(Vol::System, system::PREBOOT)) => format!("/{}", rel.display()),
+        _ => path.display().to_string(),
+    };
+    CacheSlot { role: Role::Boot, mac_path, path, state }
 }
 
 fn open_cache(sys: &SystemRoot, vol: Vol, rel: &'static str) -> (PathBuf, CacheState) {
@@ -175,6 +248,10 @@ fn open_cache(sys: &SystemRoot, vol: Vol, rel: &'static str) -> (PathBuf, CacheS
 pub fn gather(opts: &VerifyOptions) -> Result<Facts, Error> {
     let sys = SystemRoot::open(&opts.root, opts.data_root.as_deref())?;
     let slots: Vec<(Role, Vol, &'static str)> = match sys.era {
+        // Apple silicon: the boot collection is in Preboot (below); there
+        // is no system collection, and the auxiliary collection's file is
+        // not documented (kmutil(8)).
+        Era::KernelCollections if sys.platform == system::Platform::AppleSilicon => Vec::new(),
         Era::Prelinked => vec![(Role::Boot, Vol::System, system::BOOT_PLK)],
         Era::PrelinkedStaged => {
             vec![(Role::Boot, Vol::System, system::BOOT_PLK), (Role::Staged, Vol::Data, system::STAGED_PLK)]
@@ -186,11 +263,24 @@ pub fn gather(opts: &VerifyOptions) -> Result<Facts, Error> {
         ],
     };
     let limits = bundle::Limits::default();
+    let mut extra_dirs: Vec<String> = Vec::new();
     let mut system_dirs = vec![system::SYSTEM_EXTENSIONS];
     let mut data_dirs = vec![system::LIBRARY_EXTENSIONS];
     if sys.at_least(10, 15) {
         data_dirs.push(system::APPLE_LIBRARY_EXTENSIONS);
     }
+    // Third-party kexts outside the usual folders are found from the paths
+    // syspolicyd recorded when they were loaded (KextPolicy
+    // `kext_load_history_v3`), 11+.
+    let policy = read_policy(&sys);
+    if sys.era == Era::KernelCollections {
+        for dir in history_dirs(&policy) {
+            if !data_dirs.contains(&dir.as_str()) && !system_dirs.contains(&dir.as_str()) {
+                extra_dirs.push(dir);
+            }
+        }
+    }
+    data_dirs.extend(extra_dirs.iter().map(String::as_str));
     if sys.data_root == sys.root {
         system_dirs.append(&mut data_dirs);
     }
@@ -198,14 +288,23 @@ pub fn gather(opts: &VerifyOptions) -> Result<Facts, Error> {
     // other: the two halves of the work are about the same size.
     let (caches, kernel, (installed, staged_extensions)) = std::thread::scope(|s| {
         let caches = s.spawn(|| {
-            let caches: Vec<CacheSlot> = slots
+            let mut caches: Vec<CacheSlot> = slots
                 .iter()
                 .map(|(role, vol, rel)| {
                     let (path, state) = open_cache(&sys, *vol, rel);
-                    CacheSlot { role: *role, mac_path: rel, path, state }
+                    CacheSlot { role: *role, mac_path: rel.to_string(), path, state }
                 })
                 .collect();
-            let kernel = open_cache(&sys, Vol::System, system::KERNEL).1;
+            if sys.platform == system::Platform::AppleSilicon {
+                caches.insert(0, apple_silicon_boot(&sys, opts.preboot.as_deref()));
+            }
+            let kernel_path = kernel_path(&sys, &caches);
+            // A link leaving the volume is refused, as everywhere.
+            let kernel = match sys.resolve(Vol::System, &kernel_path) {
+                Err(Resolve::Missing) => CacheState::Missing,
+                Err(Resolve::Refused(why)) => CacheState::Broken(why),
+                Ok(p) => open_cache_at(&p),
+            };
             (caches, kernel)
         });
         let mut installed = bundle::scan(&sys.root, &system_dirs, &limits);
@@ -216,7 +315,9 @@ pub fn gather(opts: &VerifyOptions) -> Result<Facts, Error> {
             installed.dirs_scanned.extend(more.dirs_scanned);
         }
         let staged = if sys.era == Era::KernelCollections {
-            bundle::scan(&sys.data_root, &["/Library/StagedExtensions/Library/Extensions"], &limits)
+            let dirs = bundle::kext_dirs_under(&sys.data_root, system::STAGED_EXTENSIONS, &limits);
+            let dirs: Vec<&str> = dirs.iter().map(String::as_str).collect();
+            bundle::scan(&sys.data_root, &dirs, &limits)
         } else {
             Inventory::default()
         };
@@ -227,8 +328,63 @@ pub fn gather(opts: &VerifyOptions) -> Result<Facts, Error> {
     });
     let shove_kernels = sys.era == Era::PrelinkedStaged
         && matches!(sys.resolve(Vol::Data, system::SHOVE_KERNELS), Ok(_) | Err(Resolve::Refused(_)));
-    let policy = read_policy(&sys);
-    Ok(Facts { system: sys, sip: opts.sip, caches, kernel, shove_kernels, installed, staged_extensions, policy })
+    let auxkc_build_list = read_auxkc_build_list(&sys);
+    Ok(Facts {
+        system: sys,
+        sip: opts.sip,
+        caches,
+        kernel,
+        shove_kernels,
+        installed,
+        staged_extensions,
+        policy,
+        auxkc_build_list,
+    })
+}
+
+/// The folders of the kexts syspolicyd saw load (KextPolicy
+/// `kext_load_history_v3.path`), outside `/System` and the staging area.
+fn history_dirs(policy: &PolicyState) -> Vec<String> {
+    #[cfg(feature = "sqlite")]
+    if let PolicyState::Read(p) = policy {
+        let mut dirs: Vec<String> = p
+            .history
+            .iter()
+            .filter_map(|h| h.path.as_deref())
+            .filter(|p| p.starts_with('/') && p.ends_with(".kext") && !p.contains("/../"))
+            .filter(|p| !p.starts_with("/System/") && !p.starts_with(system::STAGED_EXTENSIONS))
+            .filter_map(|p| p.rsplit_once('/').map(|(dir, _)| dir.to_string()))
+            .filter(|d| !d.is_empty())
+            .collect();
+        dirs.sort();
+        dirs.dedup();
+        dirs.truncate(1000);
+        return dirs;
+    }
+    let _ = policy;
+    Vec::new()
+}
+
+/// Intel 11+: the current AuxKC build list, when present.
+fn read_auxkc_build_list(sys: &SystemRoot) -> Option<Result<Vec<String>, String>> {
+    if sys.era != Era::KernelCollections || sys.platform != system::Platform::Intel {
+        return None;
+    }
+    let path = match sys.resolve(Vol::Data, system::AUXKC_INSTRUCTIONS) {
+        Ok(p) => p,
+        Err(Resolve::Missing) => return None,
+        Err(Resolve::Refused(why)) => return Some(Err(why)),
+    };
+    let meta = std::fs::metadata(&path).ok()?;
+    if !meta.is_file() || meta.len() > crate::system::auxkc::MAX_INPUT_BYTES as u64 {
+        return Some(Err(format!("{}: not a regular file of a readable size", path.display())));
+    }
+    Some(
+        std::fs::read(&path)
+            .map_err(|e| format!("{}: {e}", path.display()))
+            .and_then(|b| crate::system::auxkc::parse(&b))
+            .map(|entries| entries.into_iter().map(|e| e.bundle_path).collect()),
+    )
 }
 
 /// Read the KextPolicy database of the data volume, read-only.

@@ -366,6 +366,7 @@ fn cache_json(slot: &crate::facts::CacheSlot) -> Value {
             "kernel_uuid": c.kernel.uuid,
             "kc_id": c.kc_id,
             "boot_kc_id": c.boot_kc_id,
+            "pageable_kc_id": c.pageable_kc_id,
             "kext_count": c.kexts.len(),
             "status": "ok",
             "error": null,
@@ -377,6 +378,10 @@ fn cache_json(slot: &crate::facts::CacheSlot) -> Value {
         crate::facts::CacheState::Broken(e) => json!({
             "role": slot.role, "path": slot.mac_path, "sha256": null, "layers": [], "kernel_version": null,
             "kernel_uuid": null, "kc_id": null, "boot_kc_id": null, "kext_count": 0, "status": "unreadable", "error": e,
+        }),
+        crate::facts::CacheState::Unlocated(e) => json!({
+            "role": slot.role, "path": slot.mac_path, "sha256": null, "layers": [], "kernel_version": null,
+            "kernel_uuid": null, "kc_id": null, "boot_kc_id": null, "kext_count": 0, "status": "not-located", "error": e,
         }),
     }
 }
@@ -546,6 +551,7 @@ pub fn verify(
             }
             crate::facts::CacheState::Missing => "not present".into(),
             crate::facts::CacheState::Broken(_) => "unreadable (see above)".into(),
+            crate::facts::CacheState::Unlocated(_) => "not located (see NOT CHECKED)".into(),
         };
         writeln!(out, "  {:<9} {}", slot.role, slot.mac_path)?;
         write!(out, "{}", wrap(&line, 80, "            "))?;

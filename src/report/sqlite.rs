@@ -155,6 +155,7 @@ pub fn write_sqlite_inner(
             CacheState::Ok(c) => ("ok", Some(c), None),
             CacheState::Missing => ("missing", None, None),
             CacheState::Broken(why) => ("unreadable", None, Some(why.clone())),
+            CacheState::Unlocated(why) => ("not-located", None, Some(why.clone())),
         };
         tx.execute(
             "INSERT INTO kcheck_caches (host, role, path, status, sha256, layers, kernel_version, kernel_uuid, kc_id, \
@@ -162,7 +163,7 @@ pub fn write_sqlite_inner(
             params![
                 host,
                 slot.role.as_str(),
-                slot.mac_path,
+                slot.mac_path.as_str(),
                 status,
                 info.and_then(|c| c.sha256.clone()),
                 info.map(|c| c.layers.join(" > ")),

@@ -93,7 +93,6 @@
 //! - the other top-level keys.
 
 use std::collections::{HashMap, HashSet};
-use std::io::Cursor;
 
 use plist::Value;
 
@@ -135,7 +134,8 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<AuxKcEntry>, String> {
         return Err(format!("{PREFIX}: file too large ({} bytes, limit {MAX_INPUT_BYTES})", bytes.len()));
     }
     check_shape(bytes)?;
-    let root = Value::from_reader(Cursor::new(bytes))
+    let limits = crate::bounded_plist::Limits { max_bytes: MAX_INPUT_BYTES, ..crate::bounded_plist::Limits::default() };
+    let root = crate::bounded_plist::parse(bytes, &limits)
         .map_err(|e| format!("{PREFIX}: not a property list: {}", one_line(&e.to_string())))?;
     let Value::Dictionary(root) = root else {
         return Err(format!("{PREFIX}: top level is not a dictionary"));

@@ -220,6 +220,39 @@ pub fn scan(volume_root: &Path, dirs: &[&str], limits: &Limits) -> Inventory {
     inv
 }
 
+/// The folders below `<volume_root><base>` that directly contain `.kext`
+/// bundles, as the Mac sees them, sorted: for `/Library/StagedExtensions`,
+/// whose staged copies mirror their source paths
+/// (`/Library/StagedExtensions/Library/Filesystems/macfuse.fs/Contents/Extensions/13/macfuse.kext`).
+/// Symbolic links are not followed and bundles are not entered; at most
+/// 12 levels and `limits.max_entries` entries are examined.
+pub fn kext_dirs_under(volume_root: &Path, base: &str, limits: &Limits) -> Vec<String> {
+    let start = volume_root.join(base.trim_start_matches('/'));
+    let mut dirs = std::collections::BTreeSet::new();
+    let walk = walkdir::WalkDir::new(&start).follow_links(false).max_depth(12).into_iter();
+    let mut seen = 0usize;
+    let mut it = walk;
+    while let Some(entry) = it.next() {
+        seen += 1;
+        if seen > limits.max_entries {
+            break;
+        }
+        let Ok(e) = entry else { continue };
+        if !e.file_type().is_dir() {
+            continue;
+        }
+        if e.file_name().as_encoded_bytes().ends_with(b".kext") {
+            if let Some(parent) = e.path().parent()
+                && let Ok(rel) = parent.strip_prefix(volume_root)
+            {
+                dirs.insert(format!("/{}", rel.to_string_lossy()));
+            }
+            it.skip_current_dir();
+        }
+    }
+    dirs.into_iter().collect()
+}
+
 /// A bundle found by the walk, to be read.
 struct Job {
     /// Path as the Mac sees it.

@@ -95,7 +95,41 @@ pub struct SystemRoot {
     pub version: (u32, u32, u32),
     /// The era.
     pub era: Era,
+    /// Intel or Apple silicon (11+; see [`Platform`]).
+    pub platform: Platform,
 }
+
+/// The kind of Mac the system volume is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Platform {
+    /// An Intel Mac (every release before 11, and 11+ without Apple-silicon kernels).
+    Intel,
+    /// An Apple-silicon Mac (11+): the boot collection lives in Preboot.
+    AppleSilicon,
+}
+
+impl Platform {
+    /// `intel` or `apple-silicon`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Platform::Intel => "intel",
+            Platform::AppleSilicon => "apple-silicon",
+        }
+    }
+}
+
+/// Where the kernels live; on Apple silicon they are `kernel.release.<soc>`
+/// (e.g. `kernel.release.t8101`; blacktop/ipsw `GetKernelPath`).
+pub const KERNELS_DIR: &str = "/System/Library/Kernels";
+/// The Preboot volume's mount point in a booted system (11+).
+pub const PREBOOT: &str = "/System/Volumes/Preboot";
+/// The boot kernel collection below a Preboot boot folder (kext_tools
+/// `bootcaches.plist`: `bless2 > BootObjects > KernelCache`).
+pub const PREBOOT_KERNELCACHE: &str = "System/Library/Caches/com.apple.kernelcaches/kernelcache";
+/// The Intel AuxKC build list (kernelmanagerd; OpenCore-Legacy-Patcher).
+pub const AUXKC_INSTRUCTIONS: &str =
+    "/private/var/db/KernelExtensionManagement/AuxKC/CurrentAuxKC/com.apple.kcgen.instructions.plist";
 
 /// Why a path could not be resolved safely.
 #[derive(Debug)]
@@ -141,6 +175,7 @@ impl SystemRoot {
             build: String::new(),
             version: (0, 0, 0),
             era: Era::Prelinked,
+            platform: Platform::Intel,
         };
         let plist_path = match sys.resolve(Vol::System, SYSTEM_VERSION) {
             Ok(p) => p,
@@ -167,8 +202,10 @@ impl SystemRoot {
         std::fs::File::open(&plist_path)
             .and_then(|f| f.take(MAX_SYSTEM_VERSION).read_to_end(&mut bytes))
             .map_err(|e| Error::io(&plist_path, e))?;
-        let value = plist::Value::from_reader(std::io::Cursor::new(&bytes))
-            .map_err(|e| fmt(0, format!("not a valid plist: {e}")))?;
+        // Read within depth and element budgets: a hostile plist must not
+        // overflow the stack or expand without bound.
+        let value = crate::bounded_plist::parse(&bytes, &crate::bounded_plist::Limits::default())
+            .map_err(|e| fmt(e.offset, format!("not a valid plist: {}", e.message)))?;
         let dict = value.as_dictionary().ok_or_else(|| fmt(0, "the top level is not a dictionary".into()))?;
         let get = |k: &str| dict.get(k).and_then(|v| v.as_string()).map(str::to_string);
         sys.product_version = get("ProductVersion").ok_or_else(|| fmt(0, "no ProductVersion string".into()))?;
@@ -187,7 +224,32 @@ impl SystemRoot {
                 ));
             }
         };
+        if sys.era == Era::KernelCollections && sys.apple_silicon_kernels() {
+            sys.platform = Platform::AppleSilicon;
+        }
         Ok(sys)
+    }
+
+    /// Whether `/System/Library/Kernels` holds `kernel.release.<soc>` files
+    /// and there is no Intel boot collection: how a root that is not the
+    /// running system is recognised as Apple silicon (design.md).
+    fn apple_silicon_kernels(&self) -> bool {
+        let has_soc_kernel = self.soc_kernels().into_iter().next().is_some();
+        has_soc_kernel && !matches!(self.resolve(Vol::System, BOOT_KC), Ok(_))
+    }
+
+    /// The `kernel.release.<soc>` files of `/System/Library/Kernels`, sorted.
+    pub fn soc_kernels(&self) -> Vec<String> {
+        let Ok(dir) = self.resolve(Vol::System, KERNELS_DIR) else { return Vec::new() };
+        let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+        let mut names: Vec<String> = entries
+            .filter_map(|e| e.ok())
+            .take(10_000)
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("kernel.release.") && n.len() > "kernel.release.".len())
+            .collect();
+        names.sort();
+        names
     }
 
     /// The root a volume lives under.
@@ -264,6 +326,94 @@ fn parse_version(s: &str) -> Option<(u32, u32, u32)> {
     let minor = parts.next().map_or(Some(0), |p| p.parse().ok())?;
     let patch = parts.next().map_or(Some(0), |p| p.parse().ok())?;
     Some((major, minor, patch))
+}
+
+/// The boot kernel collection of an Apple-silicon system in its Preboot
+/// volume: `<preboot>/<volume group UUID>/boot/<96 hex>/` +
+/// [`PREBOOT_KERNELCACHE`]. With several volume groups, the one whose
+/// `System/Library/CoreServices/SystemVersion.plist` names `build`; the
+/// boot folder is the one `boot/active` names, else the only one. Errors
+/// are one-line reasons (they become `not_checked` entries).
+pub fn preboot_kernelcache(preboot: &Path, build: &str) -> Result<PathBuf, String> {
+    let groups =
+        read_dir_names(preboot)?.into_iter().filter(|n| is_uuid(n) && preboot.join(n).is_dir()).collect::<Vec<_>>();
+    let group = match groups.as_slice() {
+        [] => return Err(format!("{}: no volume-group folder (a UUID) in the Preboot volume", preboot.display())),
+        [one] => one.clone(),
+        many => {
+            let matching: Vec<&String> =
+                many.iter().filter(|g| group_build(&preboot.join(g)).as_deref() == Some(build)).collect();
+            match matching.as_slice() {
+                [one] => (*one).clone(),
+                [] => {
+                    return Err(format!(
+                        "{}: {} volume groups and none has build {build} in its SystemVersion.plist",
+                        preboot.display(),
+                        many.len()
+                    ));
+                }
+                _ => return Err(format!("{}: several volume groups have build {build}", preboot.display())),
+            }
+        }
+    };
+    let boot = preboot.join(&group).join("boot");
+    let active = boot.join("active");
+    let hash = match std::fs::symlink_metadata(&active) {
+        Ok(m) if m.is_file() && m.len() <= 4096 => {
+            let text = std::fs::read_to_string(&active).map_err(|e| format!("{}: {e}", active.display()))?;
+            let h = text.trim().to_string();
+            if !is_nsih(&h) {
+                return Err(format!("{}: does not name a boot folder (96 hex digits)", active.display()));
+            }
+            h
+        }
+        _ => {
+            let hashes: Vec<String> =
+                read_dir_names(&boot)?.into_iter().filter(|n| is_nsih(n) && boot.join(n).is_dir()).collect();
+            match hashes.as_slice() {
+                [one] => one.clone(),
+                [] => return Err(format!("{}: no boot folder (96 hex digits)", boot.display())),
+                _ => return Err(format!("{}: several boot folders and no boot/active file", boot.display())),
+            }
+        }
+    };
+    let kc = boot.join(&hash).join(PREBOOT_KERNELCACHE);
+    match std::fs::symlink_metadata(&kc) {
+        Ok(_) => Ok(kc),
+        Err(_) => Err(format!("{}: not found", kc.display())),
+    }
+}
+
+fn read_dir_names(dir: &Path) -> Result<Vec<String>, String> {
+    let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mut names: Vec<String> =
+        entries.filter_map(|e| e.ok()).take(10_000).map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    Ok(names)
+}
+
+/// `8-4-4-4-12` hex digits.
+fn is_uuid(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    parts.len() == 5
+        && parts.iter().zip([8, 4, 4, 4, 12]).all(|(p, n)| p.len() == n && p.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// A boot folder name: a SHA-384 as 96 hex digits.
+fn is_nsih(s: &str) -> bool {
+    s.len() == 96 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// The `ProductBuildVersion` of a Preboot volume group's SystemVersion.plist.
+fn group_build(group: &Path) -> Option<String> {
+    let p = group.join(SYSTEM_VERSION.trim_start_matches('/'));
+    let m = std::fs::metadata(&p).ok()?;
+    if !m.is_file() || m.len() > MAX_SYSTEM_VERSION {
+        return None;
+    }
+    let bytes = std::fs::read(&p).ok()?;
+    let v = crate::bounded_plist::parse(&bytes, &crate::bounded_plist::Limits::default()).ok()?;
+    v.as_dictionary()?.get("ProductBuildVersion")?.as_string().map(str::to_string)
 }
 
 /// What the user says about System Integrity Protection.

@@ -16,7 +16,7 @@ fn root(name: &str) -> PathBuf {
 fn report(name: &str) -> kcheck::check::VerifyReport {
     let r = root(name);
     let r = if r.join("Macintosh HD").exists() { r.join("Macintosh HD") } else { r };
-    verify(&VerifyOptions { root: r, data_root: None, sip: Sip::Unknown }).unwrap()
+    verify(&VerifyOptions { root: r, data_root: None, sip: Sip::Unknown, preboot: None }).unwrap()
 }
 
 fn sqlite3(db: &Path, sql: &str) -> Option<String> {
@@ -107,7 +107,9 @@ fn an_interrupted_write_leaves_the_previous_rows() {
 fn never_writes_inside_the_volume_it_checks() {
     let dir = tempfile::tempdir().unwrap();
     copy_tree(&root("healthy-10.14"), dir.path());
-    let r = verify(&VerifyOptions { root: dir.path().to_path_buf(), data_root: None, sip: Sip::Unknown }).unwrap();
+    let r =
+        verify(&VerifyOptions { root: dir.path().to_path_buf(), data_root: None, sip: Sip::Unknown, preboot: None })
+            .unwrap();
     let err = kcheck::report::sqlite::write_sqlite(&dir.path().join("Library/kcheck.sqlite"), "h", &r, 1).unwrap_err();
     assert!(err.to_string().contains("never writes to what it inspects"), "{err}");
     assert!(!dir.path().join("Library/kcheck.sqlite").exists());

@@ -105,7 +105,7 @@ fn live_catches_the_failed_catalina_copy_in_the_act() {
     // A zone-exhaustion panic is in DiagnosticReports (PN001, PN002).
     let (_keep, root, probe) = live_scenario(4_102_444_800, "00000000-1111-2222-3333-444444444444");
     let r = verify_with(
-        &VerifyOptions { root: root.clone(), data_root: None, sip: Sip::Unknown },
+        &VerifyOptions { root: root.clone(), data_root: None, sip: Sip::Unknown, preboot: None },
         Some(&RecordedProbe::new(probe.path())),
     )
     .unwrap();
@@ -127,7 +127,7 @@ fn live_on_a_mac_that_booted_the_cache_it_has() {
     let kcid = boot_kc_id(&root);
     std::fs::write(probe.path().join("sysctl/kern.kernelcacheuuid"), &kcid).unwrap();
     let r = verify_with(
-        &VerifyOptions { root, data_root: None, sip: Sip::Unknown },
+        &VerifyOptions { root, data_root: None, sip: Sip::Unknown, preboot: None },
         Some(&RecordedProbe::new(probe.path())),
     )
     .unwrap();

@@ -444,7 +444,7 @@ fn roots_dir() -> PathBuf {
 }
 
 fn facts(name: &str) -> Facts {
-    gather(&VerifyOptions { root: roots_dir().join(name), data_root: None, sip: Sip::Unknown }).unwrap()
+    gather(&VerifyOptions { root: roots_dir().join(name), data_root: None, sip: Sip::Unknown, preboot: None }).unwrap()
 }
 
 const HEADER: &str = "Index Refs Address            Size       Wired      Name (Version) UUID <Linked Against>";

@@ -24,7 +24,7 @@ fn root_of(spec: &roots::RootSpec) -> PathBuf {
 }
 
 fn codes(root: &Path, sip: Sip) -> (Vec<&'static str>, Verdict) {
-    let r = verify(&VerifyOptions { root: root.to_path_buf(), data_root: None, sip })
+    let r = verify(&VerifyOptions { root: root.to_path_buf(), data_root: None, sip, preboot: None })
         .unwrap_or_else(|e| panic!("{}: {e}", root.display()));
     let mut c: Vec<&'static str> = r.findings.iter().map(|f| f.code.as_str()).collect();
     c.sort();
@@ -74,7 +74,9 @@ fn healthy_roots_of_every_era_are_clean() {
     for (name, era) in
         [("healthy-10.14", "prelinked"), ("healthy-10.15", "prelinked-staged"), ("healthy-11", "kernel-collections")]
     {
-        let r = verify(&VerifyOptions { root: roots_dir().join(name), data_root: None, sip: Sip::Enabled }).unwrap();
+        let r =
+            verify(&VerifyOptions { root: roots_dir().join(name), data_root: None, sip: Sip::Enabled, preboot: None })
+                .unwrap();
         assert!(r.findings.is_empty(), "{name}: {:?}", r.findings);
         assert_eq!(r.verdict, Verdict::Healthy);
         assert_eq!(r.facts.system.era.as_str(), era);
@@ -193,6 +195,7 @@ fn data_root_can_be_given() {
         root: top.join("Macintosh HD"),
         data_root: Some(top.join("Macintosh HD - Data")),
         sip: Sip::Unknown,
+        preboot: None,
     })
     .unwrap();
     assert_eq!(r.facts.system.data_root_source, "given");
@@ -203,6 +206,7 @@ fn data_root_can_be_given() {
         root: top.join("Macintosh HD"),
         data_root: Some(top.join("Macintosh HD")),
         sip: Sip::Unknown,
+        preboot: None,
     })
     .unwrap();
     let mut c: Vec<_> = r.findings.iter().map(|f| f.code.as_str()).collect();
@@ -293,7 +297,9 @@ fn symlink_loops_and_escapes_never_hang_or_leave_the_root() {
     let plk = dir.path().join("System/Library/PrelinkedKernels/prelinkedkernel");
     std::fs::remove_file(&plk).unwrap();
     std::os::unix::fs::symlink("/etc/hostname", &plk).unwrap();
-    let r = verify(&VerifyOptions { root: dir.path().to_path_buf(), data_root: None, sip: Sip::Unknown }).unwrap();
+    let r =
+        verify(&VerifyOptions { root: dir.path().to_path_buf(), data_root: None, sip: Sip::Unknown, preboot: None })
+            .unwrap();
     let kx005: Vec<_> = r.findings.iter().filter(|f| f.code == "KX005").map(|f| f.subject.clone()).collect();
     for name in ["Loop.kext", "A.kext", "B.kext", "Escape.kext"] {
         assert!(kx005.iter().any(|s| s.ends_with(name)), "{name} not reported: {kx005:?}");
@@ -314,7 +320,9 @@ fn unreadable_subtrees_and_huge_info_plists() {
     let locked = ext.join("Locked.kext");
     std::fs::create_dir_all(locked.join("Contents")).unwrap();
     std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o000)).unwrap();
-    let r = verify(&VerifyOptions { root: dir.path().to_path_buf(), data_root: None, sip: Sip::Unknown }).unwrap();
+    let r =
+        verify(&VerifyOptions { root: dir.path().to_path_buf(), data_root: None, sip: Sip::Unknown, preboot: None })
+            .unwrap();
     std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o755)).unwrap();
     let huge_f = r
         .findings
