@@ -13,6 +13,20 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport, Error> {
 
 /// Run `verify`, with live probes when `probe` is given (`--live`).
 pub fn verify_with(opts: &VerifyOptions, probe: Option<&dyn crate::facts::live::Probe>) -> Result<VerifyReport, Error> {
+    // Live on macOS 13+, the kernel names the boot objects it booted from
+    // (xnu `kern.bootobjectspath`: `<UUID>/boot/<hash>` below Preboot).
+    let mut opts = opts.clone();
+    if let Some(p) = probe
+        && opts.preboot.is_none()
+        && opts.root == std::path::Path::new("/")
+        && let Ok(objects) = p.sysctl("kern.bootobjectspath")
+    {
+        let objects = objects.trim().trim_start_matches('/');
+        if !objects.is_empty() && !objects.contains("..") {
+            opts.preboot = Some(std::path::Path::new(crate::system::PREBOOT).join(objects));
+        }
+    }
+    let opts = &opts;
     let mut facts = facts::gather(opts)?;
     let live = probe.map(|p| crate::facts::live::gather(p, &facts));
     if let Some(l) = &live

@@ -335,6 +335,16 @@ fn parse_version(s: &str) -> Option<(u32, u32, u32)> {
 /// boot folder is the one `boot/active` names, else the only one. Errors
 /// are one-line reasons (they become `not_checked` entries).
 pub fn preboot_kernelcache(preboot: &Path, build: &str) -> Result<PathBuf, String> {
+    // `--preboot` may also name a volume-group folder (`<UUID>`) or a boot
+    // folder (`<UUID>/boot/<hash>`, what `sysctl kern.bootobjectspath`
+    // gives on macOS 13+).
+    let direct = preboot.join(PREBOOT_KERNELCACHE);
+    if std::fs::symlink_metadata(&direct).is_ok() {
+        return Ok(direct);
+    }
+    if preboot.join("boot").is_dir() && preboot.file_name().is_some_and(|n| is_uuid(&n.to_string_lossy())) {
+        return boot_folder_kernelcache(&preboot.join("boot"));
+    }
     let groups =
         read_dir_names(preboot)?.into_iter().filter(|n| is_uuid(n) && preboot.join(n).is_dir()).collect::<Vec<_>>();
     let group = match groups.as_slice() {
@@ -356,7 +366,11 @@ pub fn preboot_kernelcache(preboot: &Path, build: &str) -> Result<PathBuf, Strin
             }
         }
     };
-    let boot = preboot.join(&group).join("boot");
+    boot_folder_kernelcache(&preboot.join(&group).join("boot"))
+}
+
+/// The kernelcache of the active boot folder below a volume group's `boot`.
+fn boot_folder_kernelcache(boot: &Path) -> Result<PathBuf, String> {
     let active = boot.join("active");
     let hash = match std::fs::symlink_metadata(&active) {
         Ok(m) if m.is_file() && m.len() <= 4096 => {
