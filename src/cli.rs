@@ -536,7 +536,6 @@ fn sentence(text: Option<&clap::builder::StyledStr>) -> String {
 /// `out` is meant to be the process's standard output: `--color auto`
 /// looks at whether that is a terminal.
 pub fn run(cli: Cli, out: &mut dyn Write) -> Result<u8, Error> {
-    use crate::app;
     use std::io::IsTerminal;
     let Cli { color, quiet, command } = cli;
     let no_color = std::env::var_os("NO_COLOR");
@@ -546,6 +545,18 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<u8, Error> {
     let quiet = quiet && command.output().is_some_and(|o| o.verify_format() == report::VerifyFormat::Text);
     let mut sink = std::io::sink();
     let out: &mut dyn Write = if quiet && !matches!(command, Command::Verify { .. }) { &mut sink } else { out };
+    // Every byte of output passes a filter that escapes control characters
+    // from the input (kcheck's own colour, and the live view's screen
+    // clearing, excepted).
+    let live_view = matches!(command, Command::Zones { watch: true, .. });
+    let mut clean = crate::report::sanitize::Sanitizer::new(out, style.color, live_view);
+    let code = dispatch(command, style, quiet, &mut clean)?;
+    clean.into_inner().map_err(Error::Output)?;
+    Ok(code)
+}
+
+fn dispatch(command: Command, style: Style, quiet: bool, out: &mut dyn Write) -> Result<u8, Error> {
+    use crate::app;
     match command {
         Command::Man => {
             write_man(out).map_err(Error::Output)?;

@@ -36,6 +36,7 @@ pub mod compress;
 pub mod container;
 pub mod error;
 pub mod facts;
+pub mod input;
 pub mod kext_version;
 pub mod logs;
 pub mod macho;

@@ -7,6 +7,8 @@
 use std::io::Write;
 use std::process::ExitCode;
 
+use kcheck::report::sanitize::escape;
+
 use clap::Parser;
 
 fn main() -> ExitCode {
@@ -32,13 +34,17 @@ fn main() -> ExitCode {
     let flushed = out.flush();
     match (result, flushed) {
         (Ok(code), Ok(())) => ExitCode::from(code),
-        (Ok(_), Err(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        // A reader that went away (`kcheck verify -q | true`) does not turn
+        // a verdict into success: the verdict's status stands.
+        (Ok(code), Err(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::from(code),
         (Ok(_), Err(e)) => {
-            eprintln!("kcheck: cannot write output: {e}");
+            eprintln!("kcheck: cannot write output: {}", escape(&e.to_string()));
             ExitCode::from(74)
         }
         (Err(err), _) => {
-            eprintln!("kcheck: {err}");
+            // One line, whatever the input held: a newline or an escape in
+            // a file name or bundle id must not forge a second line.
+            eprintln!("kcheck: {}", escape(&err.to_string()));
             ExitCode::from(err.exit_code())
         }
     }

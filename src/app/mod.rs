@@ -29,13 +29,18 @@ pub fn read_text(path: &Path) -> Result<String, Error> {
     if path == Path::new("-") {
         std::io::stdin().take(MAX_TEXT_INPUT + 1).read_to_end(&mut bytes).map_err(|e| Error::io(path, e))?;
     } else {
-        let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
-        if meta.is_dir() {
-            return Err(Error::format(path, FormatError::new("file", 0, "is a directory, not a file")));
-        }
-        std::fs::File::open(path)
-            .and_then(|f| f.take(MAX_TEXT_INPUT + 1).read_to_end(&mut bytes))
-            .map_err(|e| Error::io(path, e))?;
+        // Regular files only, opened without blocking: a FIFO or a device
+        // must not hang kcheck or feed it endless bytes.
+        bytes = crate::input::read_regular(path, MAX_TEXT_INPUT).map_err(|e| match e {
+            crate::input::InputError::Io(e) => Error::io(path, e),
+            crate::input::InputError::TooLarge { .. } => Error::format(
+                path,
+                FormatError::new("file", MAX_TEXT_INPUT, "larger than any log kcheck reads (256 MiB)"),
+            ),
+            other @ crate::input::InputError::NotRegular(_) => {
+                Error::format(path, FormatError::new("file", 0, other.to_string()))
+            }
+        })?;
     }
     if bytes.len() as u64 > MAX_TEXT_INPUT {
         return Err(Error::format(

@@ -246,7 +246,16 @@ fn open_cache(sys: &SystemRoot, vol: Vol, rel: &'static str) -> (PathBuf, CacheS
 /// Gather the facts of a system root. Fails only when the root is not a
 /// macOS system; damaged caches and bundles become findings.
 pub fn gather(opts: &VerifyOptions) -> Result<Facts, Error> {
-    let sys = SystemRoot::open(&opts.root, opts.data_root.as_deref())?;
+    let mut sys = SystemRoot::open(&opts.root, opts.data_root.as_deref())?;
+    // An Apple-silicon system volume may still carry an x86_64
+    // BootKernelExtensions.kc that is not its boot collection; a Preboot
+    // boot folder with a kernelcache settles it.
+    if sys.era == Era::KernelCollections && sys.platform == system::Platform::Intel && !sys.soc_kernels().is_empty() {
+        let preboot = opts.preboot.clone().or_else(|| sys.resolve(Vol::System, system::PREBOOT).ok());
+        if preboot.is_some_and(|p| system::preboot_kernelcache(&p, &sys.build).is_ok()) {
+            sys.platform = system::Platform::AppleSilicon;
+        }
+    }
     let slots: Vec<(Role, Vol, &'static str)> = match sys.era {
         // Apple silicon: the boot collection is in Preboot (below); there
         // is no system collection, and the auxiliary collection's file is
@@ -375,12 +384,8 @@ fn read_auxkc_build_list(sys: &SystemRoot) -> Option<Result<Vec<String>, String>
         Err(Resolve::Missing) => return None,
         Err(Resolve::Refused(why)) => return Some(Err(why)),
     };
-    let meta = std::fs::metadata(&path).ok()?;
-    if !meta.is_file() || meta.len() > crate::system::auxkc::MAX_INPUT_BYTES as u64 {
-        return Some(Err(format!("{}: not a regular file of a readable size", path.display())));
-    }
     Some(
-        std::fs::read(&path)
+        crate::input::read_regular(&path, crate::system::auxkc::MAX_INPUT_BYTES as u64)
             .map_err(|e| format!("{}: {e}", path.display()))
             .and_then(|b| crate::system::auxkc::parse(&b))
             .map(|entries| entries.into_iter().map(|e| e.bundle_path).collect()),

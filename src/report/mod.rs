@@ -4,6 +4,7 @@
 
 pub mod loaded;
 pub mod panic;
+pub mod sanitize;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 pub mod zones;
@@ -59,6 +60,9 @@ impl Style {
 /// Write `rows` as a table with a header row; every column but the last is
 /// padded to its widest cell, columns are separated by two spaces.
 pub fn write_table(out: &mut dyn Write, header: &[&str], rows: &[Vec<String>]) -> io::Result<()> {
+    let escaped: Vec<Vec<String>> =
+        rows.iter().map(|r| r.iter().map(|c| sanitize::escape(c).into_owned()).collect()).collect();
+    let rows = &escaped;
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
@@ -110,7 +114,7 @@ fn write_json(out: &mut dyn Write, v: &Value) -> io::Result<()> {
 }
 
 fn kv(out: &mut dyn Write, key: &str, value: &str) -> io::Result<()> {
-    writeln!(out, "{key:<13}{value}")
+    writeln!(out, "{key:<13}{}", sanitize::escape(value))
 }
 
 /// `kcheck kexts`.
@@ -296,6 +300,10 @@ pub fn diff(
 /// A `backticked command` is kept on one line when it fits; a word longer
 /// than a line is broken.
 pub fn wrap(text: &str, width: usize, indent: &str) -> String {
+    // Data may hold control characters: make them visible first (a newline
+    // in a bundle id must not start a forged line).
+    let text = sanitize::escape(text);
+    let text = text.as_ref();
     let room = width.saturating_sub(indent.chars().count()).max(10);
     // Tokens: words, with backticked spans glued together when they fit.
     let mut tokens: Vec<String> = Vec::new();
@@ -323,27 +331,34 @@ pub fn wrap(text: &str, width: usize, indent: &str) -> String {
     if let Some(open) = span {
         tokens.extend(open.split(' ').map(str::to_string));
     }
+    // Linear in the text: each token's length is counted once, and a line's
+    // length is kept, not recounted.
     let mut lines: Vec<String> = Vec::new();
     let mut line = String::new();
+    let mut line_len = 0usize;
     for token in tokens {
         let mut token = token.as_str();
+        let mut token_len = token.chars().count();
         loop {
-            let need = token.chars().count() + usize::from(!line.is_empty());
-            if line.chars().count() + need <= room {
-                if !line.is_empty() {
+            let need = token_len + usize::from(line_len > 0);
+            if line_len + need <= room {
+                if line_len > 0 {
                     line.push(' ');
                 }
                 line.push_str(token);
+                line_len += need;
                 break;
             }
-            if !line.is_empty() {
+            if line_len > 0 {
                 lines.push(std::mem::take(&mut line));
+                line_len = 0;
                 continue;
             }
             // A token longer than a whole line: break it.
             let cut = token.char_indices().nth(room).map_or(token.len(), |(i, _)| i);
             lines.push(token[..cut].to_string());
             token = &token[cut..];
+            token_len = token_len.saturating_sub(room);
             if token.is_empty() {
                 break;
             }

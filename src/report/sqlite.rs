@@ -100,6 +100,23 @@ fn check_outside(db: &Path, report: &VerifyReport) -> Result<(), Error> {
     Ok(())
 }
 
+/// Refuse a database (or its journal) that is a symbolic link: as root in
+/// a world-writable folder, a planted link would otherwise let kcheck
+/// create or clobber a file anywhere.
+fn check_no_links(db: &Path) -> Result<(), Error> {
+    let name = db.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    for suffix in ["", "-journal", "-wal", "-shm"] {
+        let p = db.with_file_name(format!("{name}{suffix}"));
+        if std::fs::symlink_metadata(&p).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(Error::Unsupported(format!(
+                "refusing to write {}: it is a symbolic link (kcheck does not follow links when it writes)",
+                p.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Write `report` for `host` into the database at `db` (created if
 /// needed), replacing that host's previous rows atomically.
 pub fn write_sqlite(db: &Path, host: &str, report: &VerifyReport, run_at: i64) -> Result<(), Error> {
@@ -108,8 +125,7 @@ pub fn write_sqlite(db: &Path, host: &str, report: &VerifyReport, run_at: i64) -
 
 /// As [`write_sqlite`]; `fail_after` makes the write fail after that many
 /// finding rows (tests use it to show an interrupted run changes nothing).
-#[doc(hidden)]
-pub fn write_sqlite_inner(
+pub(crate) fn write_sqlite_inner(
     db: &Path,
     host: &str,
     report: &VerifyReport,
@@ -117,8 +133,15 @@ pub fn write_sqlite_inner(
     fail_after: Option<usize>,
 ) -> Result<(), Error> {
     check_outside(db, report)?;
+    check_no_links(db)?;
     let e = |err| sql_err(db, err);
-    let mut conn = Connection::open(db).map_err(e)?;
+    // SQLITE_OPEN_NOFOLLOW: SQLite itself refuses a database path that is a
+    // symbolic link, closing the gap between the check above and the open.
+    let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE
+        | rusqlite::OpenFlags::SQLITE_OPEN_CREATE
+        | rusqlite::OpenFlags::SQLITE_OPEN_NOFOLLOW
+        | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let mut conn = Connection::open_with_flags(db, flags).map_err(e)?;
     conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(e)?;
     conn.execute_batch(SCHEMA).map_err(e)?;
     conn.pragma_update(None, "user_version", SCHEMA_VERSION).map_err(e)?;
@@ -209,4 +232,36 @@ pub fn now() -> i64 {
 /// The default database path in the docs (for reference only).
 pub fn default_path() -> PathBuf {
     PathBuf::from("/var/db/kcheck/kcheck.sqlite")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(name: &str) -> VerifyReport {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/roots").join(name);
+        let opts =
+            crate::facts::VerifyOptions { root, data_root: None, sip: crate::system::Sip::Unknown, preboot: None };
+        crate::app::verify::verify(&opts).unwrap()
+    }
+
+    fn rows(db: &Path) -> Vec<(String, String)> {
+        let conn = Connection::open(db).unwrap();
+        let mut st = conn
+            .prepare("SELECT host, code FROM kcheck_findings UNION ALL SELECT host, verdict FROM kcheck_system")
+            .unwrap();
+        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect()
+    }
+
+    #[test]
+    fn an_interrupted_write_leaves_the_previous_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("fleet.sqlite");
+        write_sqlite(&db, "mac-1", &report("kx002-version-differs"), 1).unwrap();
+        let before = rows(&db);
+        let err = write_sqlite_inner(&db, "mac-1", &report("demo-10.15.0-pending-shove/Macintosh HD"), 2, Some(1))
+            .unwrap_err();
+        assert!(err.to_string().contains("simulated"));
+        assert_eq!(before, rows(&db));
+    }
 }

@@ -35,7 +35,7 @@
 //! - Nothing is ever written. Results are sorted by path.
 
 use std::fs;
-use std::io::{self, Read};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -178,7 +178,15 @@ pub fn scan(volume_root: &Path, dirs: &[&str], limits: &Limits) -> Inventory {
             return inv;
         }
     };
-    let mut walker = Walker { root: &root, limits, entries: 0, stopped: false, jobs: Vec::new(), bad: Vec::new() };
+    let mut walker = Walker {
+        root: &root,
+        limits,
+        entries: 0,
+        stopped: false,
+        jobs: Vec::new(),
+        bad: Vec::new(),
+        visited: std::collections::HashMap::new(),
+    };
     for dir in dirs {
         if walker.stopped {
             break;
@@ -270,6 +278,8 @@ struct Walker<'a> {
     stopped: bool,
     jobs: Vec<Job>,
     bad: Vec<BadBundle>,
+    /// Canonical bundle paths already queued, with the path first seen.
+    visited: std::collections::HashMap<PathBuf, String>,
 }
 
 impl Walker<'_> {
@@ -351,6 +361,16 @@ impl Walker<'_> {
                     continue;
                 }
             };
+            // Each bundle is read once, whatever links lead to it: links
+            // between plug-in folders must not multiply the walk.
+            if depth > 1
+                && let Some(first) = self.visited.get(&canon)
+            {
+                let reason = format!("a symbolic link to the bundle already read at {first}");
+                self.bad(&mac, reason);
+                continue;
+            }
+            self.visited.entry(canon.clone()).or_insert_with(|| mac.clone());
             self.jobs.push(Job { mac: mac.clone(), fs: canon.clone(), level: depth });
             // Apple loads the plug-ins of a top-level kext only, never
             // plug-ins of plug-ins (IOKitUser `OSKext.c`
@@ -692,14 +712,15 @@ fn exists(path: &Path) -> io::Result<bool> {
     }
 }
 
-/// Read at most `max` bytes of a file.
+/// Read at most `max` bytes of a regular file (opened without blocking).
 fn read_bounded(path: &Path, max: u64) -> io::Result<Vec<u8>> {
-    let mut data = Vec::new();
-    fs::File::open(path)?.take(max.saturating_add(1)).read_to_end(&mut data)?;
-    if data.len() as u64 > max {
-        return Err(io::Error::other(format!("grew past the {max}-byte limit while being read")));
-    }
-    Ok(data)
+    crate::input::read_regular(path, max).map_err(|e| match e {
+        crate::input::InputError::Io(e) => e,
+        crate::input::InputError::TooLarge { .. } => {
+            io::Error::other(format!("grew past the {max}-byte limit while being read"))
+        }
+        other => io::Error::other(other.to_string()),
+    })
 }
 
 fn is_absent(e: &io::Error) -> bool {

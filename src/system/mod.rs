@@ -11,7 +11,6 @@ pub mod bundle;
 #[cfg(feature = "sqlite")]
 pub mod kextpolicy;
 
-use std::io::Read;
 use std::path::{Component, Path, PathBuf};
 
 use crate::error::{Error, FormatError};
@@ -191,17 +190,14 @@ impl SystemRoot {
         };
         let fmt =
             |offset: u64, msg: String| Error::format(&plist_path, FormatError::new("SystemVersion.plist", offset, msg));
-        let m = std::fs::metadata(&plist_path).map_err(|e| Error::io(&plist_path, e))?;
-        if m.is_dir() {
-            return Err(fmt(0, "is a directory, not a file".into()));
-        }
-        if m.len() > MAX_SYSTEM_VERSION {
-            return Err(fmt(0, format!("{} bytes is too large for a SystemVersion.plist", m.len())));
-        }
-        let mut bytes = Vec::new();
-        std::fs::File::open(&plist_path)
-            .and_then(|f| f.take(MAX_SYSTEM_VERSION).read_to_end(&mut bytes))
-            .map_err(|e| Error::io(&plist_path, e))?;
+        let bytes = crate::input::read_regular(&plist_path, MAX_SYSTEM_VERSION).map_err(|e| match e {
+            crate::input::InputError::Io(e) => Error::io(&plist_path, e),
+            crate::input::InputError::TooLarge { size, .. } => {
+                fmt(0, format!("{size} bytes is too large for a SystemVersion.plist"))
+            }
+            crate::input::InputError::NotRegular("a directory") => fmt(0, "is a directory, not a file".into()),
+            other => fmt(0, other.to_string()),
+        })?;
         // Read within depth and element budgets: a hostile plist must not
         // overflow the stack or expand without bound.
         let value = crate::bounded_plist::parse(&bytes, &crate::bounded_plist::Limits::default())
@@ -232,10 +228,12 @@ impl SystemRoot {
 
     /// Whether `/System/Library/Kernels` holds `kernel.release.<soc>` files
     /// and there is no Intel boot collection: how a root that is not the
-    /// running system is recognised as Apple silicon (design.md).
+    /// running system is recognised as Apple silicon (design.md). (An
+    /// Apple-silicon volume may also carry an x86_64 boot collection; the
+    /// facts gathering then looks for the Preboot boot folder.)
     fn apple_silicon_kernels(&self) -> bool {
         let has_soc_kernel = self.soc_kernels().into_iter().next().is_some();
-        has_soc_kernel && !matches!(self.resolve(Vol::System, BOOT_KC), Ok(_))
+        has_soc_kernel && self.resolve(Vol::System, BOOT_KC).is_err()
     }
 
     /// The `kernel.release.<soc>` files of `/System/Library/Kernels`, sorted.
@@ -366,7 +364,7 @@ pub fn preboot_kernelcache(preboot: &Path, build: &str) -> Result<PathBuf, Strin
             }
         }
     };
-    boot_folder_kernelcache(&preboot.join(&group).join("boot"))
+    boot_folder_kernelcache(&preboot.join(group).join("boot"))
 }
 
 /// The kernelcache of the active boot folder below a volume group's `boot`.
@@ -374,7 +372,8 @@ fn boot_folder_kernelcache(boot: &Path) -> Result<PathBuf, String> {
     let active = boot.join("active");
     let hash = match std::fs::symlink_metadata(&active) {
         Ok(m) if m.is_file() && m.len() <= 4096 => {
-            let text = std::fs::read_to_string(&active).map_err(|e| format!("{}: {e}", active.display()))?;
+            let bytes = crate::input::read_regular(&active, 4096).map_err(|e| format!("{}: {e}", active.display()))?;
+            let text = String::from_utf8_lossy(&bytes);
             let h = text.trim().to_string();
             if !is_nsih(&h) {
                 return Err(format!("{}: does not name a boot folder (96 hex digits)", active.display()));
@@ -383,7 +382,7 @@ fn boot_folder_kernelcache(boot: &Path) -> Result<PathBuf, String> {
         }
         _ => {
             let hashes: Vec<String> =
-                read_dir_names(&boot)?.into_iter().filter(|n| is_nsih(n) && boot.join(n).is_dir()).collect();
+                read_dir_names(boot)?.into_iter().filter(|n| is_nsih(n) && boot.join(n).is_dir()).collect();
             match hashes.as_slice() {
                 [one] => one.clone(),
                 [] => return Err(format!("{}: no boot folder (96 hex digits)", boot.display())),
@@ -421,11 +420,7 @@ fn is_nsih(s: &str) -> bool {
 /// The `ProductBuildVersion` of a Preboot volume group's SystemVersion.plist.
 fn group_build(group: &Path) -> Option<String> {
     let p = group.join(SYSTEM_VERSION.trim_start_matches('/'));
-    let m = std::fs::metadata(&p).ok()?;
-    if !m.is_file() || m.len() > MAX_SYSTEM_VERSION {
-        return None;
-    }
-    let bytes = std::fs::read(&p).ok()?;
+    let bytes = crate::input::read_regular(&p, MAX_SYSTEM_VERSION).ok()?;
     let v = crate::bounded_plist::parse(&bytes, &crate::bounded_plist::Limits::default()).ok()?;
     v.as_dictionary()?.get("ProductBuildVersion")?.as_string().map(str::to_string)
 }

@@ -90,17 +90,21 @@ fn repeated_runs_replace_a_hosts_rows_and_keep_others() {
 }
 
 #[test]
-fn an_interrupted_write_leaves_the_previous_rows() {
+fn a_database_path_that_is_a_symlink_is_refused() {
     let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("elsewhere");
+    std::fs::write(&target, b"precious").unwrap();
     let db = dir.path().join("fleet.sqlite");
-    kcheck::report::sqlite::write_sqlite(&db, "mac-1", &report("kx002-version-differs"), 1).unwrap();
-    let before = query(&db, "SELECT host, code FROM kcheck_findings UNION ALL SELECT host, verdict FROM kcheck_system");
-    let err =
-        kcheck::report::sqlite::write_sqlite_inner(&db, "mac-1", &report("demo-10.15.0-pending-shove"), 2, Some(2))
-            .unwrap_err();
-    assert!(err.to_string().contains("simulated"));
-    let after = query(&db, "SELECT host, code FROM kcheck_findings UNION ALL SELECT host, verdict FROM kcheck_system");
-    assert_eq!(before, after);
+    std::os::unix::fs::symlink(&target, &db).unwrap();
+    let err = kcheck::report::sqlite::write_sqlite(&db, "h", &report("healthy-10.15"), 1).unwrap_err();
+    assert!(err.to_string().contains("symbolic link"), "{err}");
+    assert_eq!(std::fs::read(&target).unwrap(), b"precious");
+    // A planted journal link is refused too.
+    let db2 = dir.path().join("other.sqlite");
+    std::os::unix::fs::symlink(&target, dir.path().join("other.sqlite-journal")).unwrap();
+    let err = kcheck::report::sqlite::write_sqlite(&db2, "h", &report("healthy-10.15"), 1).unwrap_err();
+    assert!(err.to_string().contains("symbolic link"), "{err}");
+    assert_eq!(std::fs::read(&target).unwrap(), b"precious");
 }
 
 #[test]
