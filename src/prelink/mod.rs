@@ -107,10 +107,19 @@ pub struct Doc<'a> {
     owned: Vec<String>,
     /// Dict entries: (key index into `texts`, value node).
     entries: Vec<(u32, u32)>,
+    /// For every dict of more than [`INDEXED_DICT`] entries, the positions
+    /// of its entries sorted by key (stable: equal keys keep document
+    /// order), at the same offsets as in `entries`: lookups in a large dict
+    /// are a binary search, not a scan (a hostile cache can hold a dict of
+    /// 20,000 keys that every kext's IDREF names).
+    sorted: Vec<u32>,
     /// Array items: node indices.
     items: Vec<u32>,
     root: u32,
 }
+
+/// Dicts larger than this get a sorted index.
+const INDEXED_DICT: u32 = 16;
 
 impl<'a> Doc<'a> {
     /// The root value (normally the top-level dict).
@@ -121,6 +130,21 @@ impl<'a> Doc<'a> {
     /// How many nodes the document has (IDREF uses are not nodes).
     pub fn node_count(&self) -> usize {
         self.nodes.len()
+    }
+
+    fn index_large_dicts(&mut self) {
+        let mut sorted = vec![0u32; self.entries.len()];
+        for n in self.nodes.iter().filter(|n| n.kind == Kind::Dict && n.b > INDEXED_DICT) {
+            let (start, len) = (n.a as usize, n.b as usize);
+            let Some(slot) = sorted.get_mut(start..start + len) else { continue };
+            for (i, s) in slot.iter_mut().enumerate() {
+                *s = (start + i) as u32;
+            }
+            let entries = &self.entries;
+            let texts = |p: u32| entries.get(p as usize).map_or(0, |e| u64::from(e.0));
+            slot.sort_by(|&x, &y| self.text(texts(x)).cmp(self.text(texts(y))).then(x.cmp(&y)));
+        }
+        self.sorted = sorted;
     }
 
     fn text(&self, idx: u64) -> &str {
@@ -180,7 +204,17 @@ impl<'d, 'a> NodeRef<'d, 'a> {
 
     /// The value for `key` if this is a dict that has it (first match).
     pub fn get(&self, key: &str) -> Option<NodeRef<'d, 'a>> {
-        self.entries().find(|(k, _)| *k == key).map(|(_, v)| v)
+        let n = self.node();
+        if n.kind != Kind::Dict || n.b <= INDEXED_DICT {
+            return self.entries().find(|(k, _)| *k == key).map(|(_, v)| v);
+        }
+        let doc = self.doc;
+        let start = n.a as usize;
+        let order = doc.sorted.get(start..start + n.b as usize)?;
+        let key_of = |p: u32| doc.entries.get(p as usize).map_or("", |e| doc.text(u64::from(e.0)));
+        let first = order.partition_point(|&p| key_of(p) < key);
+        let p = *order.get(first)?;
+        (key_of(p) == key).then(|| NodeRef { doc, idx: doc.entries[p as usize].1 })
     }
 
     /// A dict's entries in document order (nothing if not a dict).
@@ -600,15 +634,18 @@ impl<'a> Parser<'a, '_> {
         let Some(root) = self.root else {
             return err(len, "no root element");
         };
-        Ok(Doc {
+        let mut doc = Doc {
             nodes: self.nodes,
             src: self.src,
             texts: self.texts,
             owned: self.owned,
             entries: self.entries,
+            sorted: Vec::new(),
             items: self.items,
             root,
-        })
+        };
+        doc.index_large_dicts();
+        Ok(doc)
     }
 
     /// Parse `<name attr="v" ...>` or `<name .../>` starting at `start`.
@@ -1451,5 +1488,27 @@ mod tests {
             mb / best,
             mb * rounds as f64 / total
         );
+    }
+
+    #[test]
+    fn large_dicts_are_indexed_and_keep_first_match() {
+        let mut xml = String::from("<dict>");
+        for i in (0..500).rev() {
+            xml.push_str(&format!("<key>k{i}</key><integer>{i}</integer>"));
+        }
+        xml.push_str("<key>k7</key><integer>9999</integer><key></key><true/></dict>");
+        let doc = parse(xml.as_bytes()).unwrap();
+        let root = doc.root();
+        for i in [0u64, 7, 250, 499] {
+            assert_eq!(root.get(&format!("k{i}")).and_then(|n| n.as_u64()), Some(i), "k{i}");
+        }
+        assert!(root.get("k500").is_none());
+        assert!(root.get("").is_some_and(|n| n.as_bool() == Some(true)));
+        // The same answers as a scan, for every key.
+        for (k, v) in root.entries() {
+            let first = root.entries().find(|(k2, _)| *k2 == k).map(|(_, v)| v).unwrap();
+            assert_eq!(root.get(k), Some(first), "{k}");
+            let _ = v;
+        }
     }
 }
