@@ -118,7 +118,7 @@ pub fn parse(text: &str) -> Result<Vec<LoadedKext>, FormatError> {
 /// Parse a listing and say which lines were skipped. Fails when no row
 /// parses and there is no header, or when every row-like line is malformed.
 pub fn parse_detailed(text: &str) -> Result<Parsed, FormatError> {
-    let lines = split_lines(text);
+    let lines = split_lines(text)?;
     let header = lines.iter().position(|(_, l)| is_header(l));
     let (start, arch) = match header {
         Some(i) => (i + 1, Some(lines[i].1.contains("Architecture"))),
@@ -130,9 +130,17 @@ pub fn parse_detailed(text: &str) -> Result<Parsed, FormatError> {
         if !looks_like_row(line) {
             continue;
         }
-        match parse_row(line, arch) {
+        let parsed = if line.len() > MAX_LINE_BYTES {
+            Err(format!("longer than {MAX_LINE_BYTES} bytes"))
+        } else {
+            parse_row(line, arch)
+        };
+        match parsed {
             Ok(k) => out.kexts.push(k),
-            Err(reason) => out.skipped.push(SkippedLine { line: n + 1, offset: *offset as u64, reason }),
+            Err(reason) if out.skipped.len() < MAX_SKIPPED => {
+                out.skipped.push(SkippedLine { line: n + 1, offset: *offset as u64, reason })
+            }
+            Err(_) => {}
         }
     }
     // A listing cut off mid-row (pasted, `head -c`) ends in a partial row.
@@ -170,15 +178,29 @@ pub fn parse_detailed(text: &str) -> Result<Parsed, FormatError> {
 
 /// Lines with the byte offset of their first byte; `\r\n` endings are
 /// accepted.
-fn split_lines(text: &str) -> Vec<(usize, &str)> {
+/// The most lines read (real listings have a few hundred).
+pub const MAX_LINES: usize = 1_000_000;
+/// Lines longer than this are not rows.
+pub const MAX_LINE_BYTES: usize = 64 << 10;
+/// The most skipped lines recorded (the rest are only counted out).
+pub const MAX_SKIPPED: usize = 1000;
+
+fn split_lines(text: &str) -> Result<Vec<(usize, &str)>, FormatError> {
     let mut offset = 0;
-    text.split_inclusive('\n')
-        .map(|l| {
-            let start = offset;
-            offset += l.len();
-            (start, l.trim_end_matches(['\n', '\r']))
-        })
-        .collect()
+    let mut out = Vec::new();
+    for (i, l) in text.split_inclusive('\n').enumerate() {
+        if i >= MAX_LINES {
+            return Err(FormatError::new(
+                LAYER,
+                offset as u64,
+                format!("more than {MAX_LINES} lines: not a kext listing"),
+            ));
+        }
+        let start = offset;
+        offset += l.len();
+        out.push((start, l.trim_end_matches(['\n', '\r'])));
+    }
+    Ok(out)
 }
 
 /// Leading whitespace (spaces, tabs from markdown indentation) and

@@ -183,16 +183,30 @@ struct Line<'a> {
     text: &'a str,
 }
 
-fn lines_of(text: &str) -> Vec<Line<'_>> {
+/// The most lines read: real zprint output has a few hundred to a few
+/// thousand. A bound keeps memory linear in a sane input, not in a 256 MiB
+/// file of empty lines.
+pub const MAX_LINES: usize = 1_000_000;
+/// The longest line read; longer lines are not zprint output.
+pub const MAX_LINE_BYTES: usize = 64 << 10;
+
+fn lines_of(text: &str) -> Result<Vec<Line<'_>>, FormatError> {
     let mut out = Vec::new();
     let mut offset = 0u64;
     for (i, raw) in text.split_inclusive('\n').enumerate() {
         let t = raw.strip_suffix('\n').unwrap_or(raw);
         let t = t.strip_suffix('\r').unwrap_or(t);
-        out.push(Line { no: i + 1, offset, text: t });
+        let line = Line { no: i + 1, offset, text: t };
+        if i >= MAX_LINES {
+            return Err(err(&line, format!("more than {MAX_LINES} lines: not zprint output")));
+        }
+        if t.len() > MAX_LINE_BYTES {
+            return Err(err(&line, format!("longer than {MAX_LINE_BYTES} bytes: not zprint output")));
+        }
+        out.push(line);
         offset += raw.len() as u64;
     }
-    out
+    Ok(out)
 }
 
 fn err(line: &Line<'_>, message: impl std::fmt::Display) -> FormatError {
@@ -464,7 +478,7 @@ fn zone_from(parts: &RowParts<'_>, cols: &[Column], line: usize) -> Result<Zone,
 /// error, e.g. `mach_memory_info: … (try running as root)`, when present) or
 /// when a zone row has text where its numbers belong.
 pub fn parse(text: &str) -> Result<ZoneTable, FormatError> {
-    let lines = lines_of(text);
+    let lines = lines_of(text)?;
     let mut table = if let Some(h) = lines.iter().position(|l| is_header(l.text)) {
         let top =
             h.checked_sub(1).map(|i| lines[i].text).filter(|t| t.split_whitespace().any(|w| w == "elem" || w == "cur"));

@@ -13,6 +13,7 @@ mod common;
 mod ecosystem;
 mod fleet;
 mod golden;
+mod hostile;
 mod live;
 mod loaded;
 mod panic;
