@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+use crate::bytes::Bytes;
 use crate::container::{self, Slice};
 use crate::error::{Error, FormatError, FormatResult};
 use crate::macho::{self, MachView, Segment};
@@ -164,21 +165,19 @@ pub struct OpenOptions {
 
 /// Read and analyse the cache at `path`.
 pub fn open(path: &Path, opts: &OpenOptions) -> Result<CacheInfo, Error> {
-    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
-    if meta.is_dir() {
-        return Err(Error::format(path, FormatError::new("file", 0, "is a directory, not a file")));
-    }
-    if meta.len() > MAX_FILE_SIZE {
-        return Err(Error::format(
+    // Regular files only, opened without blocking: a FIFO or a device at a
+    // cache path must never hang kcheck or feed it endless bytes.
+    let data = crate::input::read_regular(path, MAX_FILE_SIZE).map_err(|e| match e {
+        crate::input::InputError::Io(e) => Error::io(path, e),
+        crate::input::InputError::NotRegular("a directory") => {
+            Error::format(path, FormatError::new("file", 0, "is a directory, not a file"))
+        }
+        crate::input::InputError::TooLarge { size, .. } => Error::format(
             path,
-            FormatError::new(
-                "file",
-                0,
-                format!("{} bytes is larger than any kernel cache ({MAX_FILE_SIZE} max)", meta.len()),
-            ),
-        ));
-    }
-    let data = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+            FormatError::new("file", 0, format!("{size} bytes is larger than any kernel cache ({MAX_FILE_SIZE} max)")),
+        ),
+        other => Error::format(path, FormatError::new("file", 0, other.to_string())),
+    })?;
     let mut info = analyze(&data, opts.arch.as_deref()).map_err(|e| Error::format(path, e))?;
     info.file = path.to_path_buf();
     if opts.hash {
@@ -219,6 +218,12 @@ pub fn analyze(data: &[u8], arch: Option<&str>) -> FormatResult<CacheInfo> {
         kexts: Vec::new(),
     };
     let segments = view.segments().map_err(|e| rebase(e, un.file_offset))?;
+    let text = segments
+        .iter()
+        .find(|s| s.name == "__TEXT")
+        .map(|s| view.segment_data(s))
+        .transpose()
+        .map_err(|e| rebase(e, un.file_offset))?;
     let prelink = view.section_data("__PRELINK_INFO", "__info").map_err(|e| rebase(e, un.file_offset))?;
     let xml_layer = format!("{chain} > __PRELINK_INFO,__info");
     // A real kernel (and every KDK kernel) carries the `__PRELINK_TEXT`,
@@ -247,17 +252,14 @@ pub fn analyze(data: &[u8], arch: Option<&str>) -> FormatResult<CacheInfo> {
         _ if doc.is_some() => {
             info.kind = CacheKind::PrelinkedKernel;
             info.kernel.uuid = info.uuid.clone();
-            let text = segments.iter().find(|s| s.name == "__TEXT");
-            info.kernel.version = text
-                .and_then(|s| macho::find_kernel_version(view.segment_data(s)))
-                .or_else(|| macho::find_kernel_version(image));
+            info.kernel.version =
+                text.and_then(macho::find_kernel_version).or_else(|| macho::find_kernel_version(image));
             let doc = doc.as_ref().expect("checked is_some");
             info.kexts = read_prelinked(doc, &view, &segments, image, &chain, &xml_layer)?;
         }
         macho::MH_EXECUTE => {
             // A bare kernel (e.g. /System/Library/Kernels/kernel).
-            let text = segments.iter().find(|s| s.name == "__TEXT");
-            if let Some(v) = text.and_then(|s| macho::find_kernel_version(view.segment_data(s))) {
+            if let Some(v) = text.and_then(macho::find_kernel_version) {
                 info.kernel.version = Some(v);
                 info.kernel.uuid = info.uuid.clone();
                 info.kind = CacheKind::Kernel;
@@ -279,9 +281,12 @@ fn slice_infos(data: &[u8], slices: &[Slice]) -> Vec<SliceInfo> {
     slices
         .iter()
         .map(|s| {
-            let bytes = &data[s.offset as usize..(s.offset + s.size) as usize];
-            let uuid =
-                MachView::parse(bytes, 0, "fat slice").ok().and_then(|v| v.uuid()).map(|u| macho::format_uuid(&u));
+            let uuid = Bytes::new(data, "fat")
+                .slice_at(s.offset, s.size, "fat slice")
+                .ok()
+                .and_then(|bytes| MachView::parse(bytes, 0, "fat slice").ok())
+                .and_then(|v| v.uuid())
+                .map(|u| macho::format_uuid(&u));
             SliceInfo { arch: s.arch.clone(), offset: s.offset, size: s.size, uuid }
         })
         .collect()
@@ -415,9 +420,11 @@ fn uuid_at_address(
                 format!("_PrelinkExecutableSourceAddr {addr:#x} is not inside any segment's file data ({range})"),
             )
         })?;
+    // The image up to the end of that segment, so the kext's header must
+    // lie inside it; offsets stay relative to the image.
+    let upto = Bytes::new(image, layer).slice_at(0, seg.fileoff.saturating_add(seg.filesize), "segment")?;
     let off = (seg.fileoff + (addr - seg.vmaddr)) as usize;
-    let seg_end = (seg.fileoff + seg.filesize) as usize;
-    let kext = MachView::parse(&image[..seg_end], off, layer)?;
+    let kext = MachView::parse(upto, off, layer)?;
     Ok(kext.uuid().map(|u| macho::format_uuid(&u)))
 }
 
@@ -461,10 +468,8 @@ fn read_fileset(
         let layer = format!("{chain} > fileset entry {}", entries[k].id);
         let kv = entry_view(image, &entries[k], chain, &layer)?;
         info.kernel.uuid = kv.uuid().map(|u| macho::format_uuid(&u));
-        let text = kv.segment("__TEXT")?;
-        info.kernel.version = text
-            .and_then(|s| macho::find_kernel_version(kv.segment_data(&s)))
-            .or_else(|| macho::find_kernel_version(image));
+        let text = kv.segment("__TEXT")?.map(|s| kv.segment_data(&s)).transpose()?;
+        info.kernel.version = text.and_then(macho::find_kernel_version).or_else(|| macho::find_kernel_version(image));
     }
     let mut kexts = Vec::new();
     if let Some(doc) = doc {

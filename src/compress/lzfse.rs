@@ -2,19 +2,8 @@
 //! the block headers are walked first to bound the output, then
 //! `lzfse_rust` decodes. Decoder only.
 
+use crate::bytes::Bytes;
 use crate::error::{FormatError, FormatResult};
-
-/// Read a little-endian u32 at `at`, if present.
-fn le_u32(src: &[u8], at: usize) -> Option<u32> {
-    let bytes = src.get(at..at.checked_add(4)?)?;
-    Some(u32::from_le_bytes(bytes.try_into().ok()?))
-}
-
-/// Read a little-endian u64 at `at`, if present.
-fn le_u64(src: &[u8], at: usize) -> Option<u64> {
-    let bytes = src.get(at..at.checked_add(8)?)?;
-    Some(u64::from_le_bytes(bytes.try_into().ok()?))
-}
 
 /// Extract `bits` bits starting at bit `lo` of `v`.
 fn bit_field(v: u64, lo: u32, bits: u32) -> u64 {
@@ -45,17 +34,20 @@ pub(super) fn lzfse_scan(
     layer: &str,
     mut on_block: impl FnMut(usize, [u8; 4]),
 ) -> FormatResult<u64> {
-    let err = |at: usize, msg: String| FormatError::new(layer, at as u64, msg);
+    let b = Bytes::new(src, layer);
+    let err = |at: usize, msg: String| b.error(at as u64, msg);
     let len = src.len() as u64;
     let mut pos = 0usize;
     let mut total = 0u64;
     loop {
-        let Some(magic) = src.get(pos..pos + 4) else {
-            return Err(err(pos, "missing lzfse end-of-stream marker".into()));
-        };
-        let short = || err(pos, "lzfse block header runs past the end of the input".into());
-        on_block(pos, [magic[0], magic[1], magic[2], magic[3]]);
-        let (n_raw, block_len) = match magic {
+        let at = pos as u64;
+        let magic = b
+            .u32_le_at(at, "lzfse block magic")
+            .map_err(|_| err(pos, "missing lzfse end-of-stream marker".into()))?
+            .to_le_bytes();
+        let short = |_| err(pos, "lzfse block header runs past the end of the input".into());
+        on_block(pos, magic);
+        let (n_raw, block_len) = match &magic {
             b"bvx$" => {
                 let after = pos + 4;
                 if after != src.len() {
@@ -67,28 +59,26 @@ pub(super) fn lzfse_scan(
                 return Ok(total);
             }
             b"bvx-" => {
-                let n_raw = le_u32(src, pos + 4).ok_or_else(short)?;
+                let n_raw = b.u32_le_at(at + 4, "n_raw").map_err(short)?;
                 (u64::from(n_raw), 8 + u64::from(n_raw))
             }
             b"bvxn" => {
-                let n_raw = le_u32(src, pos + 4).ok_or_else(short)?;
-                let n_payload = le_u32(src, pos + 8).ok_or_else(short)?;
+                let n_raw = b.u32_le_at(at + 4, "n_raw").map_err(short)?;
+                let n_payload = b.u32_le_at(at + 8, "n_payload_bytes").map_err(short)?;
                 (u64::from(n_raw), 12 + u64::from(n_payload))
             }
             b"bvx1" => {
-                if len - (pos as u64) < LZFSE_V1_HEADER {
-                    return Err(short());
-                }
-                let n_raw = le_u32(src, pos + 4).ok_or_else(short)?;
-                let n_lit_payload = le_u32(src, pos + 20).ok_or_else(short)?;
-                let n_lmd_payload = le_u32(src, pos + 24).ok_or_else(short)?;
+                b.slice_at(at, LZFSE_V1_HEADER, "lzfse v1 block header").map_err(short)?;
+                let n_raw = b.u32_le_at(at + 4, "n_raw").map_err(short)?;
+                let n_lit_payload = b.u32_le_at(at + 20, "n_literal_payload_bytes").map_err(short)?;
+                let n_lmd_payload = b.u32_le_at(at + 24, "n_lmd_payload_bytes").map_err(short)?;
                 (u64::from(n_raw), LZFSE_V1_HEADER + u64::from(n_lit_payload) + u64::from(n_lmd_payload))
             }
             b"bvx2" => {
-                let n_raw = le_u32(src, pos + 4).ok_or_else(short)?;
-                let v0 = le_u64(src, pos + 8).ok_or_else(short)?;
-                let v1 = le_u64(src, pos + 16).ok_or_else(short)?;
-                let v2 = le_u64(src, pos + 24).ok_or_else(short)?;
+                let n_raw = b.u32_le_at(at + 4, "n_raw").map_err(short)?;
+                let v0 = b.u64_le_at(at + 8, "packed_fields[0]").map_err(short)?;
+                let v1 = b.u64_le_at(at + 16, "packed_fields[1]").map_err(short)?;
+                let v2 = b.u64_le_at(at + 24, "packed_fields[2]").map_err(short)?;
                 let n_lit_payload = bit_field(v0, 20, 20);
                 let n_lmd_payload = bit_field(v1, 40, 20);
                 let header_size = bit_field(v2, 0, 32);
@@ -97,14 +87,8 @@ pub(super) fn lzfse_scan(
                 }
                 (u64::from(n_raw), header_size + n_lit_payload + n_lmd_payload)
             }
-            _ => {
-                return Err(err(
-                    pos,
-                    format!(
-                        "unknown lzfse block magic {:02x}{:02x}{:02x}{:02x}",
-                        magic[0], magic[1], magic[2], magic[3]
-                    ),
-                ));
+            [m0, m1, m2, m3] => {
+                return Err(err(pos, format!("unknown lzfse block magic {m0:02x}{m1:02x}{m2:02x}{m3:02x}")));
             }
         };
         if block_len > len - pos as u64 {

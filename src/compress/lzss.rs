@@ -1,6 +1,10 @@
 //! LZSS (Okumura 1989), as kextcache and iBoot use it for `comp`/`lzss`
 //! prelinkedkernels and `complzss` IM4P payloads. Decoder only: the fixture
 //! encoder lives in the dev-only `kcheck-testkit` crate.
+//!
+//! Not read through `crate::bytes::Bytes`: byte access in the decode loop
+//! is indexed for speed; every index is checked against the buffer lengths
+//! by the loop conditions.
 
 use crate::error::{FormatError, FormatResult};
 

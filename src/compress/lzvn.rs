@@ -1,5 +1,9 @@
 //! Raw LZVN (`comp`/`lzvn` prelinkedkernels): an own decoder into one
 //! pre-sized buffer. Decoder only.
+//!
+//! Not read through `crate::bytes::Bytes`: byte access in the decode loop
+//! is indexed for speed; every index is checked against the buffer lengths
+//! by the loop conditions.
 
 use crate::error::{FormatError, FormatResult};
 

@@ -9,7 +9,8 @@
 //! bytes than declared is an error (LZSS reports a short count instead, so the
 //! caller can word the error with its own header fields).
 //!
-//! Layer: decoders (the bottom of the pipeline). Imports only `error`.
+//! Layer: decoders (the bottom of the pipeline). Imports only `error` and
+//! `bytes`.
 
 mod adler32;
 mod lzfse;

@@ -12,12 +12,22 @@
 //! `FatArch`); goblin's `MultiArch::get` is not used because it insists
 //! that every slice is a Mach-O, and a prelinkedkernel's slice is `comp`.
 //! goblin has no DER or `comp` reader, so those are small hand-written
-//! readers here.
+//! readers here. Every other read (and the `fat_arch_64` entries goblin
+//! 0.10 lacks) goes through [`Bytes`], checked where it happens.
 
 use std::borrow::Cow;
 
+use goblin::mach::constants::cputype::{
+    CPU_SUBTYPE_ARM64_E, CPU_SUBTYPE_MASK, CPU_SUBTYPE_X86_64_H, CPU_TYPE_ARM, CPU_TYPE_ARM64, CPU_TYPE_ARM64_32,
+    CPU_TYPE_I386, CPU_TYPE_POWERPC, CPU_TYPE_POWERPC64, CPU_TYPE_X86_64,
+};
 use goblin::mach::fat::{FAT_MAGIC, FatArch, FatHeader, SIZEOF_FAT_ARCH, SIZEOF_FAT_HEADER};
+use goblin::mach::header::{
+    MH_BUNDLE, MH_CIGAM, MH_CIGAM_64, MH_DYLIB, MH_EXECUTE, MH_FILESET, MH_KEXT_BUNDLE, MH_MAGIC, MH_MAGIC_64,
+    MH_OBJECT,
+};
 
+use crate::bytes::Bytes;
 use crate::compress;
 use crate::error::{FormatError, FormatResult};
 
@@ -31,8 +41,17 @@ pub const COMP_HEADER_SIZE: usize = 0x180;
 /// stream (LZSS cannot exceed ~8.5x; LZVN/LZFSE of real kernels ~3x).
 pub const MAX_RATIO: u64 = 1024;
 
-/// The 64-bit FAT magic (`FAT_MAGIC_64`), big-endian on disk.
-const FAT_MAGIC_64: u32 = 0xcafe_babf;
+/// The 64-bit FAT magic (`FAT_MAGIC_64`), big-endian on disk; goblin 0.10
+/// has no 64-bit FAT constants.
+pub const FAT_MAGIC_64: u32 = 0xcafe_babf;
+/// Size of a `fat_arch_64` entry (goblin has `SIZEOF_FAT_ARCH` only).
+const SIZEOF_FAT_ARCH_64: usize = 32;
+
+/// DER tags of the IMG4/IM4P reader.
+const DER_INTEGER: u8 = 0x02;
+const DER_OCTET_STRING: u8 = 0x04;
+const DER_IA5_STRING: u8 = 0x16;
+const DER_SEQUENCE: u8 = 0x30;
 
 /// One FAT slice, as listed in the FAT header.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -57,7 +76,7 @@ pub struct Unwrapped<'a> {
     /// output of the last decompression.
     buf: Cow<'a, [u8]>,
     start: usize,
-    end: usize,
+    len: usize,
     /// Offset of `buf[start]` in the file when the image was not
     /// decompressed (for error messages); `None` inside decompressed data.
     pub file_offset: Option<u64>,
@@ -66,7 +85,9 @@ pub struct Unwrapped<'a> {
 impl Unwrapped<'_> {
     /// The Mach-O image bytes.
     pub fn image(&self) -> &[u8] {
-        &self.buf[self.start..self.end]
+        // `unwrap` returns only after reading exactly this range of `buf`
+        // with a checked read, and the fields are private.
+        &self.buf[self.start..self.start + self.len]
     }
 
     /// The layer chain joined with ` > `.
@@ -83,29 +104,27 @@ impl Unwrapped<'_> {
 
 /// Architecture name for a Mach-O cputype/cpusubtype pair.
 pub fn arch_name(cputype: u32, cpusubtype: u32) -> String {
-    const ABI64: u32 = 0x0100_0000;
-    const ABI64_32: u32 = 0x0200_0000;
-    let sub = cpusubtype & 0x00ff_ffff;
+    let sub = cpusubtype & !CPU_SUBTYPE_MASK;
     match cputype {
-        7 => "i386".into(),
-        t if t == 7 | ABI64 => {
-            if sub == 8 {
+        CPU_TYPE_I386 => "i386".into(),
+        CPU_TYPE_X86_64 => {
+            if sub == CPU_SUBTYPE_X86_64_H {
                 "x86_64h".into()
             } else {
                 "x86_64".into()
             }
         }
-        12 => "arm".into(),
-        t if t == 12 | ABI64 => {
-            if sub == 2 {
+        CPU_TYPE_ARM => "arm".into(),
+        CPU_TYPE_ARM64 => {
+            if sub == CPU_SUBTYPE_ARM64_E {
                 "arm64e".into()
             } else {
                 "arm64".into()
             }
         }
-        t if t == 12 | ABI64_32 => "arm64_32".into(),
-        18 => "ppc".into(),
-        t if t == 18 | ABI64 => "ppc64".into(),
+        CPU_TYPE_ARM64_32 => "arm64_32".into(),
+        CPU_TYPE_POWERPC => "ppc".into(),
+        CPU_TYPE_POWERPC64 => "ppc64".into(),
         _ => format!("cpu{cputype:#x}/{cpusubtype:#x}"),
     }
 }
@@ -121,14 +140,14 @@ enum Magic {
 }
 
 fn sniff(data: &[u8]) -> Option<Magic> {
-    let head: [u8; 4] = data.get(..4)?.try_into().ok()?;
-    let be = u32::from_be_bytes(head);
+    let be = Bytes::new(data, "file").u32_be_at(0, "magic").ok()?;
+    let head = be.to_be_bytes();
     match be {
         FAT_MAGIC | FAT_MAGIC_64 => Some(Magic::Fat),
-        0xfeed_face | 0xfeed_facf | 0xcefa_edfe | 0xcffa_edfe => Some(Magic::MachO),
+        MH_MAGIC | MH_MAGIC_64 | MH_CIGAM | MH_CIGAM_64 => Some(Magic::MachO),
         _ if &head == b"comp" => Some(Magic::Comp),
-        _ if &head[..3] == b"bvx" => Some(Magic::Lzfse),
-        _ if head[0] == 0x30 => Some(Magic::Der),
+        _ if head.starts_with(b"bvx") => Some(Magic::Lzfse),
+        _ if head[0] == DER_SEQUENCE => Some(Magic::Der),
         _ => None,
     }
 }
@@ -142,29 +161,32 @@ pub fn unwrap<'a>(file: &'a [u8], arch: Option<&str>) -> FormatResult<Unwrapped<
         slices: Vec::new(),
         buf: Cow::Borrowed(file),
         start: 0,
-        end: file.len(),
+        len: file.len(),
         file_offset: Some(0),
     };
     loop {
         let chain = out.layers.join(" > ");
         let base = out.file_offset.unwrap_or(0);
-        let cur = &out.buf[out.start..out.end];
+        let name = if chain.is_empty() { "file" } else { chain.as_str() };
+        // This layer's bytes: the whole buffer, a FAT slice or an IM4P
+        // payload of it (each checked below when it was chosen).
+        let cur = Bytes::new(&out.buf, name).slice_at(out.start as u64, out.len as u64, "container layer")?;
         if out.layers.len() >= MAX_LAYERS {
-            return Err(FormatError::new(chain, base, format!("more than {MAX_LAYERS} nested container layers")));
+            return Err(FormatError::new(&chain, base, format!("more than {MAX_LAYERS} nested container layers")));
         }
         let magic = match sniff(cur) {
             Some(m) => m,
             None => {
-                let what = if cur.len() < 4 {
-                    format!("only {} bytes, too short for any magic", cur.len())
-                } else {
-                    format!(
-                        "unrecognised magic {:02x} {:02x} {:02x} {:02x} (not Mach-O, FAT, comp, IM4P or LZFSE)",
-                        cur[0], cur[1], cur[2], cur[3]
-                    )
+                let what = match Bytes::new(cur, name).u32_be_at(0, "magic") {
+                    Ok(m) => {
+                        let [a, b, c, d] = m.to_be_bytes();
+                        format!(
+                            "unrecognised magic {a:02x} {b:02x} {c:02x} {d:02x} (not Mach-O, FAT, comp, IM4P or LZFSE)"
+                        )
+                    }
+                    Err(_) => format!("only {} bytes, too short for any magic", cur.len()),
                 };
-                let layer = if chain.is_empty() { "file".to_string() } else { chain };
-                return Err(FormatError::new(layer, base, what));
+                return Err(FormatError::new(name, base, what));
             }
         };
         let here = |name: &str| {
@@ -179,19 +201,23 @@ pub fn unwrap<'a>(file: &'a [u8], arch: Option<&str>) -> FormatResult<Unwrapped<
             Magic::Fat => {
                 let (slices, chosen) = read_fat(cur, arch).map_err(|e| e.within(&chain).rebase(base))?;
                 let pick = &slices[chosen];
+                Bytes::new(cur, "fat")
+                    .slice_at(pick.offset, pick.size, "fat slice")
+                    .map_err(|e| e.within(&chain).rebase(base))?;
                 out.layers.push(format!("fat[{}]", pick.arch));
+                // The slice lies inside `cur`, so both fit in usize.
                 let (s, len) = (pick.offset as usize, pick.size as usize);
                 if out.slices.is_empty() {
                     out.slices = slices.clone();
                 }
                 out.start += s;
-                out.end = out.start + len;
+                out.len = len;
                 out.file_offset = out.file_offset.map(|o| o + s as u64);
             }
             Magic::Comp => {
                 let (kind, image) = read_comp(cur).map_err(|e| e.within(&chain).rebase(base))?;
                 out.layers.push(format!("comp/{kind}"));
-                out.end = image.len();
+                out.len = image.len();
                 out.start = 0;
                 out.buf = Cow::Owned(image);
                 out.file_offset = None;
@@ -199,7 +225,7 @@ pub fn unwrap<'a>(file: &'a [u8], arch: Option<&str>) -> FormatResult<Unwrapped<
             Magic::Lzfse => {
                 let image = decode_lzfse(cur, None, &here("lzfse")).map_err(|e| e.rebase(base))?;
                 out.layers.push("lzfse".into());
-                out.end = image.len();
+                out.len = image.len();
                 out.start = 0;
                 out.buf = Cow::Owned(image);
                 out.file_offset = None;
@@ -211,19 +237,21 @@ pub fn unwrap<'a>(file: &'a [u8], arch: Option<&str>) -> FormatResult<Unwrapped<
                 }
                 out.layers.push(format!("im4p[{}]", im4p.fourcc));
                 let (s, len) = (im4p.payload_offset, im4p.payload_len);
-                let payload = &cur[s..s + len];
+                let payload = Bytes::new(cur, "im4p")
+                    .slice_at(s as u64, len as u64, "IM4P payload")
+                    .map_err(|e| e.within(&chain).rebase(base))?;
                 if payload.starts_with(b"bvx") {
                     let layer = format!("{} > lzfse", out.layers.join(" > "));
                     let image =
                         decode_lzfse(payload, im4p.uncompressed_size, &layer).map_err(|e| e.rebase(base + s as u64))?;
                     out.layers.push("lzfse".into());
-                    out.end = image.len();
+                    out.len = image.len();
                     out.start = 0;
                     out.buf = Cow::Owned(image);
                     out.file_offset = None;
                 } else {
                     out.start += s;
-                    out.end = out.start + len;
+                    out.len = len;
                     out.file_offset = out.file_offset.map(|o| o + s as u64);
                 }
             }
@@ -242,65 +270,57 @@ impl FormatError {
 /// Human name of a Mach-O filetype (`execute`, `fileset`, `kext`, …).
 pub fn filetype_name(filetype: u32) -> String {
     match filetype {
-        1 => "object".into(),
-        2 => "execute".into(),
-        6 => "dylib".into(),
-        8 => "bundle".into(),
-        11 => "kext".into(),
-        12 => "fileset".into(),
+        MH_OBJECT => "object".into(),
+        MH_EXECUTE => "execute".into(),
+        MH_DYLIB => "dylib".into(),
+        MH_BUNDLE => "bundle".into(),
+        MH_KEXT_BUNDLE => "kext".into(),
+        MH_FILESET => "fileset".into(),
         other => format!("filetype{other:#x}"),
     }
 }
 
+/// The filetype name of the Mach-O header at the start of `data` (whose
+/// magic [`sniff`] recognised), or `truncated`.
 fn macho_filetype(data: &[u8]) -> String {
-    let Some(raw) = data.get(12..16) else {
-        return "truncated".into();
-    };
-    let raw: [u8; 4] = raw.try_into().expect("4-byte slice");
-    let ft = if data[0] == 0xfe { u32::from_be_bytes(raw) } else { u32::from_le_bytes(raw) };
-    filetype_name(ft)
-}
-
-fn be32(data: &[u8], off: usize, layer: &str, what: &str) -> FormatResult<u32> {
-    data.get(off..off + 4).map(|b| u32::from_be_bytes(b.try_into().expect("4-byte slice"))).ok_or_else(|| {
-        FormatError::new(
-            layer,
-            off as u64,
-            format!("truncated: {what} needs 4 bytes, {} present", data.len().saturating_sub(off)),
-        )
-    })
+    let b = Bytes::new(data, "mach-o");
+    let big_endian = matches!(b.u32_be_at(0, "magic"), Ok(MH_MAGIC | MH_MAGIC_64));
+    let filetype = if big_endian { b.u32_be_at(12, "filetype") } else { b.u32_le_at(12, "filetype") };
+    filetype.map_or_else(|_| "truncated".into(), filetype_name)
 }
 
 /// Parse a FAT header; returns the slices and the index of the chosen one.
 pub fn read_fat(data: &[u8], arch: Option<&str>) -> FormatResult<(Vec<Slice>, usize)> {
     const L: &str = "fat";
-    if data.len() < SIZEOF_FAT_HEADER {
-        return Err(FormatError::new(L, 0, format!("truncated: fat header needs 8 bytes, {} present", data.len())));
-    }
-    let header = FatHeader::parse(data).map_err(|e| FormatError::new(L, 0, format!("bad fat header: {e}")))?;
+    let b = Bytes::new(data, L);
+    let head = b
+        .slice_at(0, SIZEOF_FAT_HEADER as u64, "fat header")
+        .map_err(|_| FormatError::new(L, 0, format!("truncated: fat header needs 8 bytes, {} present", data.len())))?;
+    let header = FatHeader::parse(head).map_err(|e| FormatError::new(L, 0, format!("bad fat header: {e}")))?;
     let is64 = header.magic == FAT_MAGIC_64;
-    let arch_size = if is64 { 32 } else { SIZEOF_FAT_ARCH };
+    let arch_size = if is64 { SIZEOF_FAT_ARCH_64 } else { SIZEOF_FAT_ARCH };
     let n = header.nfat_arch;
     if n == 0 || n > MAX_FAT_ARCHES {
         return Err(FormatError::new(L, 4, format!("implausible slice count {n} (expected 1..={MAX_FAT_ARCHES})")));
     }
     let table_end = SIZEOF_FAT_HEADER + n as usize * arch_size;
-    if table_end > data.len() {
-        return Err(FormatError::new(
+    b.slice_at(SIZEOF_FAT_HEADER as u64, (n as usize * arch_size) as u64, "fat_arch table").map_err(|_| {
+        FormatError::new(
             L,
             SIZEOF_FAT_HEADER as u64,
             format!("truncated: {n} slice entries need {table_end:#x} bytes, file has {:#x}", data.len()),
-        ));
-    }
+        )
+    })?;
     let mut slices = Vec::with_capacity(n as usize);
     for i in 0..n as usize {
         let at = SIZEOF_FAT_HEADER + i * arch_size;
         let (cputype, cpusubtype, offset, size) = if is64 {
-            let cputype = be32(data, at, L, "cputype")?;
-            let cpusubtype = be32(data, at + 4, L, "cpusubtype")?;
-            let off = u64::from(be32(data, at + 8, L, "offset")?) << 32 | u64::from(be32(data, at + 12, L, "offset")?);
-            let size = u64::from(be32(data, at + 16, L, "size")?) << 32 | u64::from(be32(data, at + 20, L, "size")?);
-            (cputype, cpusubtype, off, size)
+            let a = at as u64;
+            let cputype = b.u32_be_at(a, "cputype")?;
+            let cpusubtype = b.u32_be_at(a + 4, "cpusubtype")?;
+            let offset = b.u64_be_at(a + 8, "offset")?;
+            let size = b.u64_be_at(a + 16, "size")?;
+            (cputype, cpusubtype, offset, size)
         } else {
             let fa =
                 FatArch::parse(data, at).map_err(|e| FormatError::new(L, at as u64, format!("bad fat_arch: {e}")))?;
@@ -336,39 +356,39 @@ pub fn read_fat(data: &[u8], arch: Option<&str>) -> FormatResult<(Vec<Slice>, us
 /// Parse and decompress a `comp` container; returns the compression kind
 /// (`lzss` or `lzvn`) and the decompressed image.
 pub fn read_comp(data: &[u8]) -> FormatResult<(&'static str, Vec<u8>)> {
-    let mut layer = "comp";
-    if data.len() < COMP_HEADER_SIZE {
-        return Err(FormatError::new(
-            layer,
+    let b = Bytes::new(data, "comp");
+    let header = b.slice_at(0, COMP_HEADER_SIZE as u64, "comp header").map_err(|_| {
+        FormatError::new(
+            "comp",
             0,
             format!("truncated: comp header needs {COMP_HEADER_SIZE:#x} bytes, {:#x} present", data.len()),
-        ));
-    }
-    let kind = match &data[4..8] {
+        )
+    })?;
+    let kind = match Bytes::new(header, "comp").slice_at(4, 4, "compression type")? {
         b"lzss" => "lzss",
         b"lzvn" => "lzvn",
         other => {
             return Err(FormatError::new(
-                layer,
+                "comp",
                 4,
                 format!("unknown compression type {:?}", String::from_utf8_lossy(other)),
             ));
         }
     };
-    layer = if kind == "lzss" { "comp/lzss" } else { "comp/lzvn" };
-    let adler = be32(data, 8, layer, "adler32")?;
-    let usize_ = u64::from(be32(data, 12, layer, "uncompressedSize")?);
-    let csize = u64::from(be32(data, 16, layer, "compressedSize")?);
-    let avail = (data.len() - COMP_HEADER_SIZE) as u64;
-    if csize > avail {
-        return Err(FormatError::new(
+    let layer = if kind == "lzss" { "comp/lzss" } else { "comp/lzvn" };
+    let h = Bytes::new(header, layer);
+    let adler = h.u32_be_at(8, "adler32")?;
+    let usize_ = u64::from(h.u32_be_at(12, "uncompressedSize")?);
+    let csize = u64::from(h.u32_be_at(16, "compressedSize")?);
+    let stream = b.slice_at(COMP_HEADER_SIZE as u64, csize, "compressed stream").map_err(|_| {
+        let avail = data.len() - COMP_HEADER_SIZE;
+        FormatError::new(
             layer,
             16,
             format!("compressedSize {csize:#x} runs past the end ({avail:#x} bytes follow the header)"),
-        ));
-    }
+        )
+    })?;
     check_declared_size(usize_, csize, layer, 12)?;
-    let stream = &data[COMP_HEADER_SIZE..COMP_HEADER_SIZE + csize as usize];
     let image = if kind == "lzss" {
         let mut out = vec![0u8; usize_ as usize];
         let n = compress::lzss_decode(stream, &mut out, layer).map_err(|e| e.rebase(COMP_HEADER_SIZE as u64))?;
@@ -444,36 +464,35 @@ pub struct Im4p {
     pub uncompressed_size: Option<u64>,
 }
 
-/// One DER TLV: tag, content start, content length, total end.
-struct Tlv {
+/// One DER TLV: tag, content start and bytes, total end.
+struct Tlv<'d> {
     tag: u8,
     start: usize,
-    len: usize,
+    content: &'d [u8],
     end: usize,
 }
 
-fn der_tlv(data: &[u8], at: usize, layer: &str) -> FormatResult<Tlv> {
-    let short = |what: &str| FormatError::new(layer, at as u64, format!("truncated DER {what}"));
-    let tag = *data.get(at).ok_or_else(|| short("tag"))?;
-    let first = *data.get(at + 1).ok_or_else(|| short("length"))?;
+fn der_tlv<'d>(data: &'d [u8], at: usize, layer: &'d str) -> FormatResult<Tlv<'d>> {
+    let b = Bytes::new(data, layer);
+    let short = |what: &str| b.error(at as u64, format!("truncated DER {what}"));
+    let tag = b.u8_at(at as u64, "DER tag").map_err(|_| short("tag"))?;
+    let first = b.u8_at(at as u64 + 1, "DER length").map_err(|_| short("length"))?;
     let (len, hdr) = if first < 0x80 {
         (first as usize, 2)
     } else {
         let n = (first & 0x7f) as usize;
         if n == 0 || n > 4 {
-            return Err(FormatError::new(
-                layer,
+            return Err(b.error(
                 at as u64 + 1,
                 format!("unsupported DER length form {first:#04x} (indefinite or over 4 bytes)"),
             ));
         }
-        let bytes = data.get(at + 2..at + 2 + n).ok_or_else(|| short("length"))?;
+        let bytes = b.slice_at(at as u64 + 2, n as u64, "DER length").map_err(|_| short("length"))?;
         (bytes.iter().fold(0usize, |acc, b| acc << 8 | *b as usize), 2 + n)
     };
     let start = at + hdr;
-    let end = start.checked_add(len).filter(|e| *e <= data.len()).ok_or_else(|| {
-        FormatError::new(
-            layer,
+    let content = b.slice_at(start as u64, len as u64, "DER element").map_err(|_| {
+        b.error(
             at as u64,
             format!(
                 "DER element (tag {tag:#04x}) length {len:#x} runs past the end ({:#x} bytes left)",
@@ -481,31 +500,31 @@ fn der_tlv(data: &[u8], at: usize, layer: &str) -> FormatResult<Tlv> {
             ),
         )
     })?;
-    Ok(Tlv { tag, start, len, end })
+    Ok(Tlv { tag, start, content, end: start + len })
 }
 
-fn der_ia5<'d>(data: &'d [u8], at: usize, layer: &str) -> FormatResult<(&'d str, usize)> {
+fn der_ia5<'d>(data: &'d [u8], at: usize, layer: &'d str) -> FormatResult<(&'d str, usize)> {
     let t = der_tlv(data, at, layer)?;
-    if t.tag != 0x16 {
+    if t.tag != DER_IA5_STRING {
         return Err(FormatError::new(layer, at as u64, format!("expected IA5String, found DER tag {:#04x}", t.tag)));
     }
-    let s = std::str::from_utf8(&data[t.start..t.end])
+    let s = std::str::from_utf8(t.content)
         .map_err(|_| FormatError::new(layer, t.start as u64, "IA5String is not ASCII"))?;
     Ok((s, t.end))
 }
 
-fn der_uint(data: &[u8], t: &Tlv, layer: &str) -> FormatResult<u64> {
-    if t.tag != 0x02 || t.len == 0 || t.len > 9 {
+fn der_uint(t: &Tlv<'_>, layer: &str) -> FormatResult<u64> {
+    if t.tag != DER_INTEGER || t.content.is_empty() || t.content.len() > 9 {
         return Err(FormatError::new(layer, t.start as u64, "expected a small DER INTEGER"));
     }
-    Ok(data[t.start..t.end].iter().fold(0u64, |acc, b| acc << 8 | u64::from(*b)))
+    Ok(t.content.iter().fold(0u64, |acc, b| acc << 8 | u64::from(*b)))
 }
 
 /// Parse an IMG4 or IM4P DER structure.
 pub fn read_img4(data: &[u8]) -> FormatResult<Im4p> {
     let mut layer = "im4p";
     let outer = der_tlv(data, 0, layer)?;
-    if outer.tag != 0x30 {
+    if outer.tag != DER_SEQUENCE {
         return Err(FormatError::new(layer, 0, "expected a DER SEQUENCE"));
     }
     let (name, mut at) = der_ia5(data, outer.start, layer)?;
@@ -515,7 +534,7 @@ pub fn read_img4(data: &[u8]) -> FormatResult<Im4p> {
         in_img4 = true;
         layer = "img4";
         let inner = der_tlv(data, at, layer)?;
-        if inner.tag != 0x30 || inner.end > outer.end {
+        if inner.tag != DER_SEQUENCE || inner.end > outer.end {
             return Err(FormatError::new(layer, at as u64, "IMG4 does not hold an IM4P sequence"));
         }
         layer = "img4 > im4p";
@@ -537,7 +556,7 @@ pub fn read_img4(data: &[u8]) -> FormatResult<Im4p> {
     let (fourcc, at2) = der_ia5(data, at, layer)?;
     let (description, at3) = der_ia5(data, at2, layer)?;
     let payload = der_tlv(data, at3, layer)?;
-    if payload.tag != 0x04 || payload.end > seq_end {
+    if payload.tag != DER_OCTET_STRING || payload.end > seq_end {
         return Err(FormatError::new(layer, at3 as u64, "expected the payload OCTET STRING"));
     }
     let mut uncompressed_size = None;
@@ -548,17 +567,17 @@ pub fn read_img4(data: &[u8]) -> FormatResult<Im4p> {
             return Err(FormatError::new(layer, next as u64, "element runs past the IM4P sequence"));
         }
         match t.tag {
-            0x04 => {
+            DER_OCTET_STRING => {
                 return Err(FormatError::new(
                     layer,
                     next as u64,
                     "encrypted payload (keybag present): kcheck cannot read encrypted kernelcaches",
                 ));
             }
-            0x30 => {
+            DER_SEQUENCE => {
                 let alg = der_tlv(data, t.start, layer)?;
                 let size = der_tlv(data, alg.end, layer)?;
-                let algorithm = der_uint(data, &alg, layer)?;
+                let algorithm = der_uint(&alg, layer)?;
                 if algorithm != 1 {
                     return Err(FormatError::new(
                         layer,
@@ -566,7 +585,7 @@ pub fn read_img4(data: &[u8]) -> FormatResult<Im4p> {
                         format!("unknown IM4P compression algorithm {algorithm}"),
                     ));
                 }
-                uncompressed_size = Some(der_uint(data, &size, layer)?);
+                uncompressed_size = Some(der_uint(&size, layer)?);
             }
             _ => {}
         }
@@ -577,7 +596,7 @@ pub fn read_img4(data: &[u8]) -> FormatResult<Im4p> {
         fourcc: fourcc.to_string(),
         description: description.to_string(),
         payload_offset: payload.start,
-        payload_len: payload.len,
+        payload_len: payload.content.len(),
         uncompressed_size,
     })
 }

@@ -622,167 +622,259 @@ fn last_kext(rest: &str) -> Option<KextEntry> {
 }
 
 /// Fill `report` from the log text; true if anything panic-shaped was seen.
+///
+/// Each line is read by [`Scan::line`]; a line that opens a block (the
+/// panic message, `Kernel Extensions in backtrace:`, `loaded kexts:`, a
+/// version whose value is on the next line) consumes the lines of its
+/// block too.
 fn scan_log(text: &str, report: &mut PanicReport) -> bool {
     let lines: Vec<&str> = text.lines().map(clean_line).collect();
+    let mut scan = Scan { lines: &lines, report, caller: None };
     let mut recognised = false;
-    let mut caller: Option<String> = None;
     let mut i = 0;
     while i < lines.len() {
-        let t = lines[i].trim_start();
-        let mut next = i + 1;
+        let (seen, next) = scan.line(i);
+        recognised |= seen;
+        i = next.max(i + 1);
+    }
+    let caller = scan.caller;
+    guess_architecture(report, caller.as_deref());
+    fill_derived(report);
+    recognised
+}
+
+/// One pass of [`scan_log`] over the cleaned lines of a log.
+struct Scan<'l, 'r> {
+    /// The lines, cleaned by [`clean_line`].
+    lines: &'l [&'l str],
+    /// What has been found so far.
+    report: &'r mut PanicReport,
+    /// The `caller` address of the panic line that gave the message.
+    caller: Option<String>,
+}
+
+impl<'l> Scan<'l, '_> {
+    /// Read line `i`, and the lines of the block it opens, if any. Returns
+    /// whether the line is panic-shaped (`Kernel UUID:`, `System model
+    /// name:` and a ctime date alone are not) and the index of the next
+    /// line to read.
+    fn line(&mut self, i: usize) -> (bool, usize) {
+        let t = self.lines[i].trim_start();
+        let after = i + 1;
         if let Some((cpu, call, msg)) = panic_line(t) {
-            recognised = true;
-            if report.panic_message.is_none() {
-                let mut joined = msg.to_string();
-                // Hard-wrapped message: join until it ends with its
-                // location or a block starts (at most a few lines).
-                let mut j = i + 1;
-                while j < lines.len() && j <= i + 8 && !has_location_end(&joined) {
-                    let l = lines[j];
-                    if l.starts_with([' ', '\t']) || starts_block(l.trim()) {
-                        break;
-                    }
-                    joined.push(' ');
-                    joined.push_str(l.trim());
-                    j += 1;
-                }
-                next = j;
-                report.panic_cpu = cpu;
-                caller = call.map(str::to_string);
-                set_message(report, &joined);
-            }
+            (true, self.panic_message(i, cpu, call, msg))
         } else if let Some(msg) = t.strip_prefix("Debugger called: ") {
-            recognised = true;
-            if report.panic_message.is_none() {
-                set_message(report, msg);
+            if self.report.panic_message.is_none() {
+                set_message(self.report, msg);
             }
-        } else if t.starts_with("Backtrace (CPU")
-            || t.starts_with("Debugger message:")
-            || t.starts_with("Paniclog version:")
-            || t.starts_with("Panicked thread:")
-            || t.starts_with("*** Panic Report ***")
-        {
-            recognised = true;
+            (true, after)
+        } else if is_marker_line(t) {
+            (true, after)
         } else if t.starts_with("Kernel Extensions in backtrace") {
-            recognised = true;
-            let mut j = i + 1;
-            while j < lines.len() {
-                let k = lines[j].trim();
-                if k.starts_with("dependency:")
-                    || k.starts_with("kmod dependency")
-                    || k.starts_with("can't perform kext")
-                {
-                    j += 1;
-                    continue;
-                }
-                match backtrace_kext(k) {
-                    Some(kext) => {
-                        // A symbolised frame may have named it first,
-                        // without version and UUID: the block's line wins.
-                        match report.kexts_in_backtrace.iter_mut().find(|x| x.bundle_id == kext.bundle_id) {
-                            Some(seen) if seen.version.is_none() => *seen = kext,
-                            Some(_) => {}
-                            None => report.kexts_in_backtrace.push(kext),
-                        }
-                        j += 1;
-                    }
-                    None => break,
-                }
-            }
-            next = j;
+            (true, self.backtrace_block(i))
         } else if let Some(owner) = frame_owner(t) {
-            recognised = true;
-            let id = expand_bundle_id(owner);
-            if !report.kexts_in_backtrace.iter().any(|x| x.bundle_id == id) {
-                report.kexts_in_backtrace.push(BacktraceKext {
-                    third_party: is_third_party(&id),
-                    bundle_id: id,
-                    version: None,
-                    uuid: None,
-                });
-            }
+            self.frame_owner(owner);
+            (true, after)
         } else if let Some(rest) = t
             .strip_prefix("BSD process name corresponding to current thread")
             .or_else(|| t.strip_prefix("Process name corresponding to current thread"))
         {
-            recognised = true;
-            if let Some((_, name)) = rest.split_once(':') {
-                let name = name.trim().trim_end_matches('*').trim();
-                if !name.is_empty() {
-                    report.process = Some(name.to_string());
-                }
-            }
+            self.process_name(rest);
+            (true, after)
         } else if let Some(rest) = t.strip_prefix("Panicked task ") {
-            recognised = true;
-            if report.process.is_none()
-                && let Some((_, after_pid)) = rest.split_once("pid ")
-                && let Some((_, name)) = after_pid.split_once(':')
-            {
-                let name = name.trim();
-                if !name.is_empty() {
-                    report.process = Some(name.to_string());
-                }
-            }
+            self.panicked_task(rest);
+            (true, after)
         } else if let Some(rest) = t.strip_prefix("Mac OS version:").or_else(|| t.strip_prefix("OS version:")) {
-            recognised = true;
-            if let Some((v, at)) = value_after(&lines, i, rest) {
-                next = at + 1;
-                if report.build.is_none() {
-                    report.build = bare_build(v);
-                }
-            }
+            (true, self.os_version(i, rest))
         } else if let Some(rest) = t.strip_prefix("Kernel version:") {
-            recognised = true;
-            if let Some((v, at)) = value_after(&lines, i, rest) {
-                next = at + 1;
-                if report.kernel_version.is_none() && v.starts_with("Darwin") {
-                    report.kernel_version = Some(v.to_string());
-                }
-            }
+            (true, self.kernel_version(i, rest))
         } else if let Some(rest) = t.strip_prefix("Kernel UUID:") {
             let u = rest.trim();
-            if !u.is_empty() && report.kernel_uuid.is_none() {
-                report.kernel_uuid = Some(u.to_string());
+            if !u.is_empty() && self.report.kernel_uuid.is_none() {
+                self.report.kernel_uuid = Some(u.to_string());
             }
+            (false, after)
         } else if let Some(rest) = t.strip_prefix("System model name:") {
             if let Some(m) = rest.split_whitespace().next() {
-                report.model = Some(m.to_string());
+                self.report.model = Some(m.to_string());
             }
+            (false, after)
         } else if let Some(rest) =
             t.strip_prefix("last loaded kext at ").or_else(|| t.strip_prefix("last started kext at "))
         {
-            recognised = true;
-            if report.last_loaded_kext.is_none() {
-                report.last_loaded_kext = last_kext(rest);
+            if self.report.last_loaded_kext.is_none() {
+                self.report.last_loaded_kext = last_kext(rest);
             }
+            (true, after)
         } else if t.starts_with("loaded kexts:") {
-            recognised = true;
-            let mut j = i + 1;
-            while j < lines.len() {
-                let k = lines[j].trim();
-                if k.is_empty() || k == "(none)" {
-                    break;
-                }
-                let (id, version) = match k.split_once(['\t', ' ']) {
-                    Some((id, v)) => (id, v.trim()),
-                    None => (k, ""),
-                };
-                if !is_bundle_id(id) {
-                    break;
-                }
-                // A line cut off before its version (a truncated paste)
-                // is not an entry: xnu always prints one.
-                if !version.is_empty() {
-                    report.loaded_kexts.push(kext_entry(id, Some(version)));
-                }
-                j += 1;
+            (true, self.loaded_kexts_block(i))
+        } else {
+            if self.report.timestamp.is_none() && is_ctime(t) {
+                self.report.timestamp = Some(t.to_string());
             }
-            next = j;
-        } else if report.timestamp.is_none() && is_ctime(t) {
-            report.timestamp = Some(t.to_string());
+            (false, after)
         }
-        i = next.max(i + 1);
     }
+
+    /// `panic(cpu N caller 0x…): message` at line `i`: the first one gives
+    /// the message, the CPU and the caller. A message hard-wrapped onto
+    /// the following lines is joined with spaces until it ends with its
+    /// `@file:line` or a block starts (at most 8 more lines). Returns the
+    /// next line to read.
+    fn panic_message(&mut self, i: usize, cpu: Option<u32>, call: Option<&str>, msg: &str) -> usize {
+        if self.report.panic_message.is_some() {
+            return i + 1;
+        }
+        let mut joined = msg.to_string();
+        let mut j = i + 1;
+        while j < self.lines.len() && j <= i + 8 && !has_location_end(&joined) {
+            let l = self.lines[j];
+            if l.starts_with([' ', '\t']) || starts_block(l.trim()) {
+                break;
+            }
+            joined.push(' ');
+            joined.push_str(l.trim());
+            j += 1;
+        }
+        self.report.panic_cpu = cpu;
+        self.caller = call.map(str::to_string);
+        set_message(self.report, &joined);
+        j
+    }
+
+    /// The `Kernel Extensions in backtrace:` block opened at line `i`: one
+    /// `id(version)[UUID]@0x…->0x…` per line (dependency lines skipped),
+    /// up to the first line that is not one. Returns the next line to read.
+    fn backtrace_block(&mut self, i: usize) -> usize {
+        let mut j = i + 1;
+        while j < self.lines.len() {
+            let k = self.lines[j].trim();
+            if k.starts_with("dependency:") || k.starts_with("kmod dependency") || k.starts_with("can't perform kext") {
+                j += 1;
+                continue;
+            }
+            let Some(kext) = backtrace_kext(k) else {
+                break;
+            };
+            // A symbolised frame may have named it first, without version
+            // and UUID: the block's line wins.
+            match self.report.kexts_in_backtrace.iter_mut().find(|x| x.bundle_id == kext.bundle_id) {
+                Some(seen) if seen.version.is_none() => *seen = kext,
+                Some(_) => {}
+                None => self.report.kexts_in_backtrace.push(kext),
+            }
+            j += 1;
+        }
+        j
+    }
+
+    /// A symbolised backtrace frame owned by a kext: the kext is in the
+    /// backtrace (without version and UUID) unless already listed.
+    fn frame_owner(&mut self, owner: &str) {
+        let id = expand_bundle_id(owner);
+        if !self.report.kexts_in_backtrace.iter().any(|x| x.bundle_id == id) {
+            self.report.kexts_in_backtrace.push(BacktraceKext {
+                third_party: is_third_party(&id),
+                bundle_id: id,
+                version: None,
+                uuid: None,
+            });
+        }
+    }
+
+    /// `[BSD ]Process name corresponding to current thread: name` (`rest`
+    /// is what follows the prefix); the last such line wins.
+    fn process_name(&mut self, rest: &str) {
+        if let Some((_, name)) = rest.split_once(':') {
+            let name = name.trim().trim_end_matches('*').trim();
+            if !name.is_empty() {
+                self.report.process = Some(name.to_string());
+            }
+        }
+    }
+
+    /// Apple silicon's `Panicked task …: pid P: name` (`rest` follows
+    /// `Panicked task `); only if no process is known yet.
+    fn panicked_task(&mut self, rest: &str) {
+        if self.report.process.is_none()
+            && let Some((_, after_pid)) = rest.split_once("pid ")
+            && let Some((_, name)) = after_pid.split_once(':')
+        {
+            let name = name.trim();
+            if !name.is_empty() {
+                self.report.process = Some(name.to_string());
+            }
+        }
+    }
+
+    /// `Mac OS version:` / `OS version:` at line `i`, the value on the same
+    /// line or the next; the first build found wins. Returns the next line
+    /// to read (after the value).
+    fn os_version(&mut self, i: usize, rest: &'l str) -> usize {
+        let Some((v, at)) = value_after(self.lines, i, rest) else {
+            return i + 1;
+        };
+        if self.report.build.is_none() {
+            self.report.build = bare_build(v);
+        }
+        at + 1
+    }
+
+    /// `Kernel version:` at line `i`, the value on the same line or the
+    /// next; the first `Darwin …` value wins. Returns the next line to read
+    /// (after the value).
+    fn kernel_version(&mut self, i: usize, rest: &'l str) -> usize {
+        let Some((v, at)) = value_after(self.lines, i, rest) else {
+            return i + 1;
+        };
+        if self.report.kernel_version.is_none() && v.starts_with("Darwin") {
+            self.report.kernel_version = Some(v.to_string());
+        }
+        at + 1
+    }
+
+    /// The `loaded kexts:` block opened at line `i`: `id<TAB>version` per
+    /// line, up to a blank line, `(none)` or a line that does not start
+    /// with a bundle id. Returns the next line to read.
+    fn loaded_kexts_block(&mut self, i: usize) -> usize {
+        let mut j = i + 1;
+        while j < self.lines.len() {
+            let k = self.lines[j].trim();
+            if k.is_empty() || k == "(none)" {
+                break;
+            }
+            let (id, version) = match k.split_once(['\t', ' ']) {
+                Some((id, v)) => (id, v.trim()),
+                None => (k, ""),
+            };
+            if !is_bundle_id(id) {
+                break;
+            }
+            // A line cut off before its version (a truncated paste) is not
+            // an entry: xnu always prints one.
+            if !version.is_empty() {
+                self.report.loaded_kexts.push(kext_entry(id, Some(version)));
+            }
+            j += 1;
+        }
+        j
+    }
+}
+
+/// Lines that only say "this is a panic report" and carry nothing kcheck
+/// keeps.
+fn is_marker_line(t: &str) -> bool {
+    t.starts_with("Backtrace (CPU")
+        || t.starts_with("Debugger message:")
+        || t.starts_with("Paniclog version:")
+        || t.starts_with("Panicked thread:")
+        || t.starts_with("*** Panic Report ***")
+}
+
+/// Without an architecture yet, guess it from the panic's caller address:
+/// arm64 kernels live at `0xfffffe…` / `0xfffffff0…`, x86_64 ones at
+/// `0xffffff8…` / `0xffffff7f…` (kexts).
+fn guess_architecture(report: &mut PanicReport, caller: Option<&str>) {
     if report.architecture.is_none()
         && let Some(c) = caller
     {
@@ -792,8 +884,6 @@ fn scan_log(text: &str, report: &mut PanicReport) -> bool {
             report.architecture = Some("x86_64".into());
         }
     }
-    fill_derived(report);
-    recognised
 }
 
 /// Facts that follow from others: architecture and xnu version from the

@@ -11,22 +11,30 @@
 
 pub mod codesign;
 
+use std::mem::{offset_of, size_of};
+
 use goblin::container::{Container, Ctx};
-use goblin::mach::header::Header;
+use goblin::mach::header::{Header, Header64, SIZEOF_HEADER_32, SIZEOF_HEADER_64};
 use goblin::mach::load_command::{
-    CommandVariant, LoadCommand, SIZEOF_SECTION_32, SIZEOF_SECTION_64, Section32, Section64,
+    CommandVariant, FilesetEntryCommand, LoadCommand, SIZEOF_LOAD_COMMAND, SIZEOF_SECTION_32, SIZEOF_SECTION_64,
+    SIZEOF_SEGMENT_COMMAND_32, SIZEOF_SEGMENT_COMMAND_64, Section32, Section64,
 };
 use scroll::Pread;
 
+use crate::bytes::Bytes;
 use crate::container::{arch_name, filetype_name};
 use crate::error::{FormatError, FormatResult};
 
-/// `MH_EXECUTE`.
-pub const MH_EXECUTE: u32 = 2;
-/// `MH_KEXT_BUNDLE`.
-pub const MH_KEXT_BUNDLE: u32 = 11;
-/// `MH_FILESET`: a kernel collection.
-pub const MH_FILESET: u32 = 12;
+/// The Mach-O filetypes kcheck tells apart (goblin's constants).
+pub use goblin::mach::header::{MH_EXECUTE, MH_FILESET, MH_KEXT_BUNDLE};
+
+/// Offset of `ncmds` in a Mach-O header (the same in 32 and 64 bits).
+const NCMDS_OFFSET: usize = offset_of!(Header64, ncmds);
+/// Offset of `sizeofcmds` in a Mach-O header.
+const SIZEOFCMDS_OFFSET: usize = offset_of!(Header64, sizeofcmds);
+/// Size of an `LC_FILESET_ENTRY` before its `entry_id` string.
+const SIZEOF_FILESET_ENTRY_COMMAND: usize = size_of::<FilesetEntryCommand>();
+const _: () = assert!(SIZEOF_FILESET_ENTRY_COMMAND == 32 && SIZEOFCMDS_OFFSET == 20 && NCMDS_OFFSET == 16);
 
 /// A segment load command, normalised over 32 and 64 bits.
 #[derive(Clone, Debug)]
@@ -106,34 +114,44 @@ impl<'a> MachView<'a> {
             .map_err(|_| err(base, "truncated: no room for a Mach-O magic".into()))?;
         let ctx = ctx.ok_or_else(|| err(base, format!("not a Mach-O header (magic {magic:#010x})")))?;
         let header: Header = data.pread_with(base, ctx).map_err(|_| err(base, "truncated Mach-O header".into()))?;
-        let hsize = if ctx.container == Container::Big { 32 } else { 28 };
+        let hsize = if ctx.container == Container::Big { SIZEOF_HEADER_64 } else { SIZEOF_HEADER_32 };
         let cmds_start = base + hsize;
         let sizeofcmds = header.sizeofcmds as usize;
-        let cmds_end = cmds_start.checked_add(sizeofcmds).filter(|e| *e <= data.len()).ok_or_else(|| {
-            err(
-                base + 20,
-                format!("sizeofcmds {sizeofcmds:#x} runs past the end of the image ({:#x} bytes)", data.len()),
-            )
-        })?;
-        if header.ncmds > sizeofcmds / 8 {
-            return Err(err(base + 16, format!("ncmds {} cannot fit in sizeofcmds {sizeofcmds:#x}", header.ncmds)));
+        // Everything up to the end of the load commands (offsets stay
+        // relative to `data`).
+        let cmd_bytes = Bytes::new(data, layer)
+            .slice_at(0, cmds_start as u64 + sizeofcmds as u64, "load commands")
+            .map_err(|_| {
+                err(
+                    base + SIZEOFCMDS_OFFSET,
+                    format!("sizeofcmds {sizeofcmds:#x} runs past the end of the image ({:#x} bytes)", data.len()),
+                )
+            })?;
+        let cmds_end = cmd_bytes.len();
+        if header.ncmds > sizeofcmds / SIZEOF_LOAD_COMMAND {
+            return Err(err(
+                base + NCMDS_OFFSET,
+                format!("ncmds {} cannot fit in sizeofcmds {sizeofcmds:#x}", header.ncmds),
+            ));
         }
-        let cmd_bytes = &data[..cmds_end];
+        let cmd_bytes = Bytes::new(cmd_bytes, layer);
         let mut cmds = Vec::with_capacity(header.ncmds);
         let mut off = cmds_start;
         for index in 0..header.ncmds {
             let at = off;
             let size: u32 = cmd_bytes
+                .data()
                 .pread_with(at + 4, ctx.le)
                 .map_err(|_| err(at, format!("load command #{index} runs past sizeofcmds")))?;
             let size = size as usize;
-            if size < 8 || at + size > cmds_end {
-                return Err(err(
-                    at,
-                    format!("load command #{index} has cmdsize {size:#x}, outside 8..={:#x}", cmds_end - at),
-                ));
-            }
-            let lc = LoadCommand::parse(&cmd_bytes[..at + size], &mut off, ctx.le)
+            // The bytes up to the end of this command.
+            let upto = Some(at as u64 + size as u64)
+                .filter(|_| size >= SIZEOF_LOAD_COMMAND)
+                .and_then(|end| cmd_bytes.slice_at(0, end, "load command").ok())
+                .ok_or_else(|| {
+                    err(at, format!("load command #{index} has cmdsize {size:#x}, outside 8..={:#x}", cmds_end - at))
+                })?;
+            let lc = LoadCommand::parse(upto, &mut off, ctx.le)
                 .map_err(|e| err(at, format!("load command #{index} is malformed: {e}")))?;
             cmds.push(lc);
         }
@@ -188,20 +206,7 @@ impl<'a> MachView<'a> {
                 },
                 _ => continue,
             };
-            let end = seg.fileoff.checked_add(seg.filesize);
-            if end.is_none_or(|e| e > self.data.len() as u64) {
-                return Err(FormatError::new(
-                    self.layer,
-                    c.offset as u64,
-                    format!(
-                        "segment {} claims file bytes {:#x}+{:#x}, past the end of the image ({:#x} bytes)",
-                        seg.name,
-                        seg.fileoff,
-                        seg.filesize,
-                        self.data.len()
-                    ),
-                ));
-            }
+            self.segment_data(&seg)?;
             out.push(seg);
         }
         Ok(out)
@@ -212,16 +217,36 @@ impl<'a> MachView<'a> {
         Ok(self.segments()?.into_iter().find(|s| s.name == name))
     }
 
-    /// The bytes of a segment.
-    pub fn segment_data(&self, seg: &Segment) -> &'a [u8] {
-        // segments() checked the range.
-        &self.data[seg.fileoff as usize..(seg.fileoff + seg.filesize) as usize]
+    /// The bytes of a segment, checked to lie inside the image.
+    pub fn segment_data(&self, seg: &Segment) -> FormatResult<&'a [u8]> {
+        self.bytes().slice_at(seg.fileoff, seg.filesize, "segment").map_err(|_| {
+            FormatError::new(
+                self.layer,
+                seg.cmd_offset as u64,
+                format!(
+                    "segment {} claims file bytes {:#x}+{:#x}, past the end of the image ({:#x} bytes)",
+                    seg.name,
+                    seg.fileoff,
+                    seg.filesize,
+                    self.data.len()
+                ),
+            )
+        })
+    }
+
+    /// The image, as a checked reader.
+    fn bytes(&self) -> Bytes<'a> {
+        Bytes::new(self.data, self.layer)
     }
 
     /// The section headers of `seg`, bounded by its cmdsize.
     pub fn sections(&self, seg: &Segment) -> FormatResult<Vec<Section>> {
         let is64 = self.ctx.container == Container::Big;
-        let (hdr, each) = if is64 { (72, SIZEOF_SECTION_64) } else { (56, SIZEOF_SECTION_32) };
+        let (hdr, each) = if is64 {
+            (SIZEOF_SEGMENT_COMMAND_64, SIZEOF_SECTION_64)
+        } else {
+            (SIZEOF_SEGMENT_COMMAND_32, SIZEOF_SECTION_32)
+        };
         let cmdsize = self.cmds.iter().find(|c| c.offset == seg.cmd_offset).map(|c| c.command.cmdsize()).unwrap_or(0);
         let need = (seg.nsects as usize).checked_mul(each).and_then(|n| n.checked_add(hdr));
         if need.is_none_or(|n| n > cmdsize) {
@@ -264,9 +289,8 @@ impl<'a> MachView<'a> {
         let Some(s) = self.sections(&segment)?.into_iter().find(|s| s.name == sect) else {
             return Ok(None);
         };
-        let end = s.offset.checked_add(s.size);
-        if end.is_none_or(|e| e > self.data.len() as u64) {
-            return Err(FormatError::new(
+        let bytes = self.bytes().slice_at(s.offset, s.size, "section").map_err(|_| {
+            FormatError::new(
                 self.layer,
                 segment.cmd_offset as u64,
                 format!(
@@ -275,9 +299,8 @@ impl<'a> MachView<'a> {
                     s.size,
                     self.data.len()
                 ),
-            ));
-        }
-        let bytes = &self.data[s.offset as usize..(s.offset + s.size) as usize];
+            )
+        })?;
         Ok(Some((s, bytes)))
     }
 
@@ -289,15 +312,19 @@ impl<'a> MachView<'a> {
             let CommandVariant::FilesetEntry(fe) = &c.command else {
                 continue;
             };
-            let cmd = &self.data[c.offset..c.offset + fe.cmdsize as usize];
+            let cmd = self.bytes().slice_at(c.offset as u64, u64::from(fe.cmdsize), "LC_FILESET_ENTRY")?;
             let at = fe.entry_id as usize;
-            let raw = cmd.get(at..).filter(|_| at >= 32).ok_or_else(|| {
-                FormatError::new(
-                    self.layer,
-                    c.offset as u64,
-                    format!("LC_FILESET_ENTRY entry_id offset {at:#x} is outside its cmdsize {:#x}", fe.cmdsize),
-                )
-            })?;
+            let raw = Bytes::new(cmd, self.layer)
+                .rest_at(at as u64, "LC_FILESET_ENTRY entry_id")
+                .ok()
+                .filter(|_| at >= SIZEOF_FILESET_ENTRY_COMMAND)
+                .ok_or_else(|| {
+                    FormatError::new(
+                        self.layer,
+                        c.offset as u64,
+                        format!("LC_FILESET_ENTRY entry_id offset {at:#x} is outside its cmdsize {:#x}", fe.cmdsize),
+                    )
+                })?;
             let end = raw.iter().position(|b| *b == 0).ok_or_else(|| {
                 FormatError::new(self.layer, c.offset as u64, "LC_FILESET_ENTRY entry_id is not NUL-terminated")
             })?;

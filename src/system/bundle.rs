@@ -40,8 +40,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use goblin::mach::fat::FAT_MAGIC;
+use goblin::mach::header::{MH_CIGAM, MH_CIGAM_64, MH_MAGIC, MH_MAGIC_64};
+
+use crate::bytes::Bytes;
 use crate::cache::sha256_hex;
-use crate::container::read_fat;
+use crate::container::{FAT_MAGIC_64, read_fat};
 use crate::macho::{MachView, format_uuid};
 
 /// One kext bundle found on disk.
@@ -649,7 +653,7 @@ pub struct SliceFacts {
 
 /// Every Mach-O slice of an executable (thin or FAT): arch, UUID, team id.
 pub fn read_slices(data: &[u8]) -> Result<Vec<SliceFacts>, String> {
-    let magic = data.get(..4).and_then(|b| <[u8; 4]>::try_from(b).ok()).map(u32::from_be_bytes);
+    let magic = Bytes::new(data, "executable").u32_be_at(0, "magic").ok();
     let mut out = Vec::new();
     let mut one = |bytes: &[u8], start: usize, layer: &str, what: &str| -> Result<(), String> {
         let view = MachView::parse(bytes, start, layer).map_err(|e| format!("executable is a damaged {what}: {e}"))?;
@@ -663,19 +667,19 @@ pub fn read_slices(data: &[u8]) -> Result<Vec<SliceFacts>, String> {
         Ok(())
     };
     match magic {
-        Some(0xcafe_babe | 0xcafe_babf) => {
+        Some(FAT_MAGIC | FAT_MAGIC_64) => {
             let (slices, _) = read_fat(data, None).map_err(|e| format!("executable is a damaged FAT file: {e}"))?;
             for s in slices {
-                // read_fat checked offset + size against the file length.
-                let end = usize::try_from(s.offset.saturating_add(s.size)).unwrap_or(usize::MAX);
-                let start = usize::try_from(s.offset).unwrap_or(usize::MAX);
-                let bytes = data
-                    .get(..end)
-                    .ok_or_else(|| format!("executable is a damaged FAT file: slice {} is outside the file", s.arch))?;
+                // The file up to the end of the slice (offsets stay relative
+                // to the file); read_fat checked this range too.
+                let bytes = Bytes::new(data, "fat")
+                    .slice_at(0, s.offset.saturating_add(s.size), "fat slice")
+                    .map_err(|_| format!("executable is a damaged FAT file: slice {} is outside the file", s.arch))?;
+                let start = s.offset as usize;
                 one(bytes, start, &format!("fat[{}] > mach-o", s.arch), "FAT file")?;
             }
         }
-        Some(0xfeed_face | 0xfeed_facf | 0xcefa_edfe | 0xcffa_edfe) => one(data, 0, "mach-o", "Mach-O")?,
+        Some(MH_MAGIC | MH_MAGIC_64 | MH_CIGAM | MH_CIGAM_64) => one(data, 0, "mach-o", "Mach-O")?,
         _ => {
             let e = match MachView::parse(data, 0, "mach-o") {
                 Err(e) => e.to_string(),
