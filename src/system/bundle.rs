@@ -729,6 +729,7 @@ mod tests {
             libraries: vec![],
             image: None,
             personalities: 0,
+            ..SynthKext::default()
         }
     }
 
