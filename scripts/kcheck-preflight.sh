@@ -118,6 +118,7 @@ function jget(s, key,   i, k) {
 }
 function clean(s) { gsub(/\t/, " ", s); return s }
 /^[ \t]*\{/ {
+    if (jget($0, "record") == "run") next   # the run record, not a finding
     printf "%s\t%s\t%s\t%s\n", jget($0, "severity"), jget($0, "code"), clean(jget($0, "subject")), clean(jget($0, "message"))
 }' "$tmp/out")
 

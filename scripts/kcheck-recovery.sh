@@ -159,6 +159,7 @@ function jget(s, key,   i, k) {
 report_findings() {
     awk -v remedies="$2" "$JSON_AWK"'
 /^[ \t]*\{/ {
+    if (jget($0, "record") == "run") next   # the run record, not a finding
     sev = jget($0, "severity"); code = jget($0, "code")
     subj = jget($0, "subject"); msg = jget($0, "message"); rem = jget($0, "remedy")
     if (sev == "info") { infos++; next }

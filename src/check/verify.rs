@@ -259,9 +259,13 @@ fn staged(f: &Facts, r: &Remedies<'_>, copy_fails: bool, o: &mut Outcome) -> Has
     let boot = f.cache(Role::Boot).and_then(|s| s.state.info());
     let staged = f.cache(Role::Staged).and_then(|s| s.state.info());
     let (Some(b), Some(s)) = (boot, staged) else {
-        if boot.is_some() && f.cache(Role::Staged).is_some_and(|s| matches!(s.state, CacheState::Missing)) {
-            // No staged cache: nothing pending, nothing to compare.
-        } else if boot.is_some() {
+        let staged_missing = f.cache(Role::Staged).is_some_and(|s| matches!(s.state, CacheState::Missing));
+        if boot.is_none() && !staged_missing {
+            o.not_checked.push(NotChecked::new(
+                "ST001, ST003-ST005",
+                "no readable boot kernel cache to compare the staged cache with",
+            ));
+        } else if boot.is_some() && !staged_missing {
             o.not_checked.push(NotChecked::new("ST001, ST003-ST005", "the staged cache cannot be read (KC002)"));
         }
         return pending;
@@ -317,7 +321,12 @@ fn staged(f: &Facts, r: &Remedies<'_>, copy_fails: bool, o: &mut Outcome) -> Has
 fn aux_link(f: &Facts, r: &Remedies<'_>, o: &mut Outcome) {
     let boot = f.cache(Role::Boot).and_then(|s| s.state.info());
     let system_kc = f.cache(Role::System).and_then(|s| s.state.info());
-    let Some(a) = f.cache(Role::Auxiliary).and_then(|s| s.state.info()) else { return };
+    let Some(a) = f.cache(Role::Auxiliary).and_then(|s| s.state.info()) else {
+        if f.cache(Role::Auxiliary).is_some_and(|s| matches!(s.state, CacheState::Broken(_))) {
+            o.not_checked.push(NotChecked::new("AX003, KX004", "the auxiliary collection cannot be read (KC002)"));
+        }
+        return;
+    };
     let boot_bad = boot.filter(|b| a.boot_kc_id.is_some() && a.boot_kc_id != b.kc_id);
     let pageable_bad = system_kc.filter(|s| a.pageable_kc_id.is_some() && a.pageable_kc_id != s.kc_id);
     if boot_bad.is_none() && pageable_bad.is_none() {
@@ -343,7 +352,7 @@ fn kernel(f: &Facts, r: &Remedies<'_>, o: &mut Outcome) {
     let boot = f.cache(Role::Boot).and_then(|s| s.state.info());
     let k = match &f.kernel {
         CacheState::Missing | CacheState::Unlocated(_) => {
-            o.not_checked.push(NotChecked::new("KN001", format!("{} not found", system::KERNEL)));
+            o.not_checked.push(NotChecked::new("KN001", format!("{} not found", f.kernel_path)));
             return;
         }
         CacheState::Broken(why) => {
@@ -356,7 +365,7 @@ fn kernel(f: &Facts, r: &Remedies<'_>, o: &mut Outcome) {
                 .with("error", why.clone())
                 .remedy("Run kcheck again as root; if the file is damaged, reinstall macOS."),
             );
-            o.not_checked.push(NotChecked::new("KN001", format!("{} cannot be read: {why}", system::KERNEL)));
+            o.not_checked.push(NotChecked::new("KN001", format!("{} cannot be read: {why}", f.kernel_path)));
             return;
         }
         CacheState::Ok(k) => k,
@@ -372,6 +381,7 @@ fn kernel(f: &Facts, r: &Remedies<'_>, o: &mut Outcome) {
         return;
     };
     let Some(b) = boot else {
+        o.not_checked.push(NotChecked::new("KN001", "no readable boot kernel cache to compare the kernel with"));
         return;
     };
     let Some(bv) = &b.kernel.version else {
@@ -394,12 +404,13 @@ fn kernel(f: &Facts, r: &Remedies<'_>, o: &mut Outcome) {
         Finding::new(
             Code::KN001,
             f.cache(Role::Boot).map_or("boot cache".to_string(), |s| s.mac_path.clone()),
-            "The boot cache was linked against a different kernel than the one in /System/Library/Kernels/kernel.",
+            format!("The boot cache was linked against a different kernel than the one in {}.", f.kernel_path),
         )
         .with("cache_kernel_version", bv.clone())
         .with("cache_kernel_uuid", b.kernel.uuid.clone())
         .with("kernel_version", kv.clone())
         .with("kernel_uuid", k.kernel.uuid.clone())
+        .with("kernel_path", f.kernel_path.clone())
         .remedy(remedy),
     );
 }
@@ -412,7 +423,26 @@ fn exclude_list<'a>(f: &'a Facts, o: &mut Outcome) -> Option<HashMap<&'a str, &'
     // The list with the highest version wins (xnu `OSKext::updateExcludeList`).
     let best = copies.into_iter().max_by_key(|k| k.version.as_deref().and_then(KextVersion::parse));
     match best.and_then(|k| k.exclude_list.as_ref()) {
-        Some(list) => Some(list.iter().map(|(id, rule)| (id.as_str(), rule)).collect()),
+        Some(list) => {
+            // A dictionary rule applies only when its IOKit matching
+            // dictionaries match this Mac's hardware, which cannot be
+            // evaluated offline: those entries are named, not judged.
+            let hardware: Vec<&str> = list
+                .iter()
+                .filter(|(id, r)| r.needs_matching && f.installed.kexts.iter().any(|k| &k.bundle_id == id))
+                .map(|(id, _)| id.as_str())
+                .collect();
+            if !hardware.is_empty() {
+                o.not_checked.push(NotChecked::new(
+                    "KX008 (exclude-list)",
+                    format!(
+                        "the exclude-list rules for {} depend on IOKit matching against this Mac's hardware",
+                        hardware.join(", ")
+                    ),
+                ));
+            }
+            Some(list.iter().map(|(id, rule)| (id.as_str(), rule)).collect())
+        }
         None => {
             o.not_checked.push(NotChecked::new(
                 "KX008 (exclude-list)",
@@ -485,16 +515,26 @@ fn never_cached(ctx: &Ctx<'_>, k: &InstalledKext, version: Option<KextVersion>) 
         && !rule.needs_matching
         && exclude_list_matches_raw(&rule.versions, v.value())
     {
-        return Some(("exclude-list", format!("version {v} matches the exclude-list rule \"{}\"", rule.versions)));
-    }
-    let missing: Vec<&str> = k.libraries.iter().map(String::as_str).filter(|id| !ctx.known_ids.contains(id)).collect();
-    if !missing.is_empty() {
         return Some((
-            "dependency",
-            format!("OSBundleLibraries names {} that is neither installed nor cached", missing.join(", ")),
+            "exclude-list",
+            format!(
+                "version {} matches the exclude-list rule \"{}\"",
+                k.version.as_deref().unwrap_or_default(),
+                rule.versions
+            ),
         ));
     }
     None
+}
+
+/// KX008 `dependency`: an `OSBundleLibraries` id neither installed nor in
+/// any cache. kextcache checks this after authentication (approval), so it
+/// comes after KX007 (`filterKextsForCache`).
+fn unresolved(ctx: &Ctx<'_>, k: &InstalledKext) -> Option<(&'static str, String)> {
+    let missing: Vec<&str> = k.libraries.iter().map(String::as_str).filter(|id| !ctx.known_ids.contains(id)).collect();
+    (!missing.is_empty()).then(|| {
+        ("dependency", format!("OSBundleLibraries names {} that is neither installed nor cached", missing.join(", ")))
+    })
 }
 
 /// Whether kexts need user approval on this system, and this one has it.
@@ -616,6 +656,8 @@ fn installed(ctx: &Ctx<'_>, b: &CacheInfo, o: &mut Outcome) {
                     kx008(ctx, winner, reason, &detail, o);
                 } else if approved(ctx, winner) == Some(false) {
                     kx007(ctx, winner, o);
+                } else if let Some((reason, detail)) = unresolved(ctx, winner) {
+                    kx008(ctx, winner, reason, &detail, o);
                 }
             } else if !aux_broken {
                 check_aux(ctx, winner, aux_idx.as_ref(), &staged_ext, o);
@@ -665,9 +707,24 @@ fn not_in_cache(
         kx007(ctx, k, o);
         return;
     }
+    if let Some((reason, detail)) = unresolved(ctx, k) {
+        kx008(ctx, k, reason, &detail, o);
+        return;
+    }
     let in_staged = staged.map(|s| s.contains_key(k.bundle_id.as_str()));
     if ctx.pending.contains(&k.bundle_id) {
         return; // ST001 lists it: a normal restart installs it.
+    }
+    if ctx.f.system.era == Era::KernelCollections {
+        // 11+: a kext of the sealed /System that Apple did not build into
+        // the boot or system collection.
+        o.findings.push(
+            Finding::new(Code::KX006, k.bundle_id.clone(), format!("{} {} at {} is in neither the boot nor the system kernel collection: Apple builds those collections and left it out.", k.bundle_id, k.version.as_deref().unwrap_or(""), k.path))
+                .with("path", k.path.clone())
+                .with("disk_version", k.version.clone())
+                .remedy("Nothing to do."),
+        );
+        return;
     }
     if !required_for_boot(&ctx.f.system, k) {
         o.findings.push(
@@ -695,7 +752,7 @@ fn not_in_cache(
             .with("disk_version", k.version.clone())
             .with("os_bundle_required", k.required.clone())
             .with("in_staged_cache", in_staged)
-            .remedy(kx_remedy(&ctx.r, ctx.copy_fails, None)),
+            .remedy(kx_remedy(&ctx.r, ctx.copy_fails, None, &k.path)),
     );
 }
 
@@ -741,7 +798,13 @@ fn kx005(bad: &bundle::BadBundle) -> Finding {
         .remedy("Reinstall the kext from its vendor, or remove the damaged bundle; kextcache and kmutil skip it, so it will not load.")
 }
 
-fn kx_remedy(r: &Remedies<'_>, copy_fails: bool, back_to: Option<(&str, &str)>) -> String {
+/// The remedy of KX001–KX003 for the kext at `path`: on 11+ the kexts of `/System`
+/// and their collections are on the sealed system volume, which no rebuild
+/// changes (kmutil(8)).
+fn kx_remedy(r: &Remedies<'_>, copy_fails: bool, back_to: Option<(&str, &str)>, path: &str) -> String {
+    if r.sys.era == Era::KernelCollections && path.starts_with("/System/") {
+        return "This kext and the boot and system collections are part of the sealed system volume, so a mismatch means a damaged system: reinstall macOS from Recovery.".to_string();
+    }
     if copy_fails {
         r.catalina_broken_copy(back_to)
     } else {
@@ -789,7 +852,7 @@ fn compare(
             .with("disk_version", k.version.clone())
             .with("boot_version", c.version.clone())
             .with("staged_version", staged_kext.and_then(|s| s.version.clone()))
-            .remedy(kx_remedy(&ctx.r, ctx.copy_fails && version_code == Code::KX002, back)),
+            .remedy(kx_remedy(&ctx.r, ctx.copy_fails && version_code == Code::KX002, back, &k.path)),
         );
         return;
     }
@@ -805,7 +868,7 @@ fn compare(
                 .with("boot_uuid", cu)
                 .with("staged_uuid", staged_kext.and_then(|s| s.uuid.clone()))
                 .with("executable_sha256", k.executable_sha256.clone())
-                .remedy(kx_remedy(&ctx.r, ctx.copy_fails, None)),
+                .remedy(kx_remedy(&ctx.r, ctx.copy_fails, None, &k.path)),
         );
     }
 }
@@ -826,6 +889,10 @@ fn check_aux(
             let approval = approved(ctx, k);
             if approval == Some(false) {
                 kx007(ctx, k, o);
+                return;
+            }
+            if let Some((reason, detail)) = unresolved(ctx, k) {
+                kx008(ctx, k, reason, &detail, o);
                 return;
             }
             let staged = staged_ext.contains(k.bundle_id.as_str());
@@ -849,7 +916,7 @@ fn check_aux(
                 ),
                 (Some(true), _) => (
                     "approved",
-                    format!("It is approved: restart so kernelmanagerd's rebuilt collection loads; if it is still missing after the restart, {}.", ctx.r.rebuild()),
+                    format!("KextPolicy already allows it: restart so kernelmanagerd's rebuilt collection loads; if it is still missing after the restart, {}.", ctx.r.rebuild()),
                 ),
                 _ => (
                     "approval-unknown",

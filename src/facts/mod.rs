@@ -153,6 +153,8 @@ pub struct Facts {
     pub installed: Inventory,
     /// Kexts staged in `/Library/StagedExtensions` (11+).
     pub staged_extensions: Inventory,
+    /// The Mac path of [`Facts::kernel`].
+    pub kernel_path: String,
     /// The user-approval database.
     pub policy: PolicyState,
     /// Intel 11+: the bundle paths in the current AuxKC build list
@@ -295,7 +297,7 @@ pub fn gather(opts: &VerifyOptions) -> Result<Facts, Error> {
     }
     // Decode the caches on one thread while the bundles are walked on the
     // other: the two halves of the work are about the same size.
-    let (caches, kernel, (installed, staged_extensions)) = std::thread::scope(|s| {
+    let (caches, (kernel, kernel_path), (installed, staged_extensions)) = std::thread::scope(|s| {
         let caches = s.spawn(|| {
             let mut caches: Vec<CacheSlot> = slots
                 .iter()
@@ -307,14 +309,14 @@ pub fn gather(opts: &VerifyOptions) -> Result<Facts, Error> {
             if sys.platform == system::Platform::AppleSilicon {
                 caches.insert(0, apple_silicon_boot(&sys, opts.preboot.as_deref()));
             }
-            let kernel_path = kernel_path(&sys, &caches);
+            let kpath = kernel_path(&sys, &caches);
             // A link leaving the volume is refused, as everywhere.
-            let kernel = match sys.resolve(Vol::System, &kernel_path) {
+            let kernel = match sys.resolve(Vol::System, &kpath) {
                 Err(Resolve::Missing) => CacheState::Missing,
                 Err(Resolve::Refused(why)) => CacheState::Broken(why),
                 Ok(p) => open_cache_at(&p),
             };
-            (caches, kernel)
+            (caches, (kernel, kpath))
         });
         let mut installed = bundle::scan(&sys.root, &system_dirs, &limits);
         if sys.data_root != sys.root {
@@ -332,13 +334,14 @@ pub fn gather(opts: &VerifyOptions) -> Result<Facts, Error> {
         };
         // A panic in the cache thread is a bug, never "no caches": a
         // missing cache list would read as a better verdict.
-        let (caches, kernel) = caches.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
-        (caches, kernel, (installed, staged))
+        let (caches, (kernel, kernel_path)) = caches.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+        (caches, (kernel, kernel_path), (installed, staged))
     });
     let shove_kernels = sys.era == Era::PrelinkedStaged
         && matches!(sys.resolve(Vol::Data, system::SHOVE_KERNELS), Ok(_) | Err(Resolve::Refused(_)));
     let auxkc_build_list = read_auxkc_build_list(&sys);
     Ok(Facts {
+        kernel_path,
         system: sys,
         sip: opts.sip,
         caches,

@@ -593,13 +593,15 @@ pub fn verify(
             write!(out, "{}", wrap(&format!("unavailable: {u}"), 80, "  "))?;
         }
     }
-    writeln!(
-        out,
-        "\nINSTALLED\n  {} kexts in {}{}",
+    // Three folders on 10.15+ (/Library/Apple/System/Library/Extensions)
+    // make this line longer than 80 columns: wrapped like the others.
+    let installed = format!(
+        "{} kexts in {}{}",
         f.installed.kexts.len(),
         f.installed.dirs_scanned.join(", "),
         if f.installed.bad.is_empty() { String::new() } else { format!(" ({} unreadable)", f.installed.bad.len()) }
-    )?;
+    );
+    write!(out, "\nINSTALLED\n{}", wrap(&installed, 80, "  "))?;
     Ok(())
 }
 

@@ -134,7 +134,13 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<AuxKcEntry>, String> {
         return Err(format!("{PREFIX}: file too large ({} bytes, limit {MAX_INPUT_BYTES})", bytes.len()));
     }
     check_shape(bytes)?;
-    let limits = crate::bounded_plist::Limits { max_bytes: MAX_INPUT_BYTES, ..crate::bounded_plist::Limits::default() };
+    // Each entry is a dict of a few keys: room for MAX_ENTRIES of them, so the
+    // entry bound below is what speaks.
+    let limits = crate::bounded_plist::Limits {
+        max_bytes: MAX_INPUT_BYTES,
+        max_elements: MAX_ENTRIES * 12,
+        ..crate::bounded_plist::Limits::default()
+    };
     let root = crate::bounded_plist::parse(bytes, &limits)
         .map_err(|e| format!("{PREFIX}: not a property list: {}", one_line(&e.to_string())))?;
     let Value::Dictionary(root) = root else {

@@ -787,6 +787,7 @@ mod tests {
             libraries: vec![],
             image: None,
             personalities: 0,
+            ..SynthKext::default()
         }
     }
 

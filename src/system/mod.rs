@@ -390,11 +390,9 @@ fn boot_folder_kernelcache(boot: &Path) -> Result<PathBuf, String> {
             }
         }
     };
-    let kc = boot.join(&hash).join(PREBOOT_KERNELCACHE);
-    match std::fs::symlink_metadata(&kc) {
-        Ok(_) => Ok(kc),
-        Err(_) => Err(format!("{}: not found", kc.display())),
-    }
+    // The boot objects were found: a missing kernelcache there is KC001
+    // (design.md), not an unlocated Preboot.
+    Ok(boot.join(&hash).join(PREBOOT_KERNELCACHE))
 }
 
 fn read_dir_names(dir: &Path) -> Result<Vec<String>, String> {

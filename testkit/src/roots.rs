@@ -1,12 +1,34 @@
-//! Synthetic system roots for `verify`: for each era a healthy root, and one
-//! root per finding code that shows exactly that problem (plus the README's
-//! 10.15.0 demo). Written under `testdata/roots/` by
-//! `cargo run --example gen_fixtures`; each is an integration test.
+//! Synthetic system roots for `verify`: for each era a healthy root, one
+//! root per finding code that shows exactly that problem, one per rule of
+//! design.md's "The rules verify follows" that changed what a finding
+//! means (a kext left out on purpose, duplicates, version equality, staged
+//! paths, plug-ins of plug-ins, absent databases), and the README's
+//! 10.15.0 demo. Written under `testdata/roots/` by
+//! `cargo run --example gen_fixtures`; each is an integration test
+//! (`tests/it/verify.rs`) asserting its exact findings, verdict and
+//! `not_checked`.
+//!
+//! The expectations ([`RootSpec::expect`], [`RootSpec::expect_verdict`],
+//! [`RootSpec::expect_not_checked`]) are written by hand from design.md's
+//! Findings table and rules, never computed from kcheck's own catalogue.
+//!
+//! What every root has, as on a real Mac of its era (unless its spec says
+//! otherwise): Apple kexts with their `OSBundleRequired`
+//! (IOACPIFamily `Root`; AppleHDA and its plug-in none), third-party kexts
+//! in `/Library/Extensions` signed with a team id ([`TEAM_FOO`],
+//! [`TEAM_BAR`]) and approved in the KextPolicy database (10.13+), a
+//! codeless USB-map injector, and Apple's exclude-list kext
+//! (`AppleKextExcludeList.kext`, in `/System/Library/Extensions` up to
+//! 10.14 and `/Library/Apple/System/Library/Extensions` from 10.15; see
+//! [`exclude_list_kext`]). The 10.15 caches record the
+//! `/Library/StagedExtensions` copy of each `/Library/Extensions` kext as
+//! its `_PrelinkBundlePath`, as kextcache does with SIP on. The bare
+//! kernel has the real layout ([`synth::prelinked_kernel_without_kexts`]).
 
 use std::io;
 use std::path::Path;
 
-use crate::synth::{self, Arch, Comp, SynthKernel, SynthKext, uuid_for};
+use crate::synth::{self, Arch, Comp, ExeArchs, SynthKernel, SynthKext, uuid_for};
 use crate::xml::Value;
 
 /// Which volume a file is written to.
@@ -25,13 +47,87 @@ pub enum CacheSpec {
     Bytes(Vec<u8>),
 }
 
+/// Severity of an expected finding, as design.md's Findings table gives it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Sev {
+    /// `info`.
+    Info,
+    /// `warning`.
+    Warning,
+    /// `error`.
+    Error,
+}
+
+impl Sev {
+    /// The JSON spelling (`info`, `warning`, `error`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Sev::Info => "info",
+            Sev::Warning => "warning",
+            Sev::Error => "error",
+        }
+    }
+}
+
+/// An expected verdict (design.md: `healthy` without warnings or errors,
+/// `attention` with warnings, `broken` with an error).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// `healthy`.
+    Healthy,
+    /// `attention`.
+    Attention,
+    /// `broken`.
+    Broken,
+}
+
+impl Verdict {
+    /// The JSON spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Healthy => "healthy",
+            Verdict::Attention => "attention",
+            Verdict::Broken => "broken",
+        }
+    }
+}
+
+/// Rows of a KextPolicy database
+/// (`/private/var/db/SystemPolicyConfiguration/KextPolicy` on the data
+/// volume), written with [`crate::policy::write_kextpolicy`].
+#[derive(Clone, Debug, Default)]
+pub struct Policy {
+    /// `kext_policy` rows: (team id, bundle id, allowed).
+    pub user: Vec<(String, String, bool)>,
+    /// `kext_policy_mdm` rows: (team id, bundle id — `None` allows the
+    /// whole team —, allowed).
+    pub mdm: Vec<(String, Option<String>, bool)>,
+}
+
+/// What `/System/Library/Kernels/kernel` holds.
+#[derive(Clone, Debug)]
+pub enum KernelFile {
+    /// The bare kernel the caches were linked against.
+    Linked,
+    /// Another bare kernel.
+    Other(SynthKernel),
+    /// These exact bytes (e.g. garbage).
+    Bytes(Vec<u8>),
+}
+
 /// One fake system root.
 #[derive(Clone, Debug)]
 pub struct RootSpec {
     /// Directory name under `testdata/roots`.
     pub name: &'static str,
-    /// The finding codes `verify` must report (sorted), for the tests.
-    pub expect: &'static [&'static str],
+    /// The findings `verify` must report (with `--sip unknown`), one
+    /// `(code, severity)` pair per finding, in any order.
+    pub expect: &'static [(&'static str, Sev)],
+    /// The verdict `verify` must give.
+    pub expect_verdict: Verdict,
+    /// The `check` fields of the report's `not_checked` entries, in any
+    /// order (a range such as `KX001-KX004` stands for each code in it).
+    pub expect_not_checked: &'static [&'static str],
     /// `ProductVersion`.
     pub product_version: &'static str,
     /// `ProductBuildVersion`.
@@ -41,8 +137,8 @@ pub struct RootSpec {
     pub split: bool,
     /// The kernel linked into the caches.
     pub kernel: SynthKernel,
-    /// `/System/Library/Kernels/kernel` (None: same as `kernel`).
-    pub kernel_file: Option<SynthKernel>,
+    /// `/System/Library/Kernels/kernel`.
+    pub kernel_file: KernelFile,
     /// Kexts installed on disk (their bundle paths choose the volume).
     pub disk: Vec<SynthKext>,
     /// The boot cache (prelinkedkernel or boot kernel collection).
@@ -54,42 +150,102 @@ pub struct RootSpec {
     pub aux_boot_kcid: Option<[u8; 16]>,
     /// Write `/private/var/install/shove_kernels`.
     pub shove: bool,
+    /// The KextPolicy database (`None`: not there).
+    pub policy: Option<Policy>,
     /// Extra files: (on the data volume?, path, bytes).
     pub extra: Vec<(bool, &'static str, Vec<u8>)>,
 }
 
-/// A small kext for the fixture roots (one library, 0x180 bytes of code).
+/// Team id of the example vendor of FooNet (and most test kexts).
+pub const TEAM_FOO: &str = "ABCDE12345";
+/// Team id of the example vendor of BarStorage.
+pub const TEAM_BAR: &str = "FGHIJ67890";
+/// Team id of a vendor the user never approved.
+pub const TEAM_UNAPPROVED: &str = "KLMNO24680";
+
+/// A small kext for the fixture roots (one library, 0x180 bytes of code,
+/// no `OSBundleRequired`, unsigned).
 fn small(id: &str, version: &str, path: &str) -> SynthKext {
     let mut k = synth::kext(id, version, path, 0x180);
     k.libraries.truncate(1);
-    k
+    k.not_required()
 }
 
-/// The kexts every fake root has installed: Apple kexts (one with a nested
-/// plug-in), two third-party kexts and a codeless one.
+/// A third-party kext in `/Library/Extensions` signed by [`TEAM_FOO`].
+fn vendor(id: &str, version: &str, name: &str) -> SynthKext {
+    small(id, version, &format!("/Library/Extensions/{name}.kext")).signed(TEAM_FOO)
+}
+
+/// The kexts every fake root has installed (besides the exclude list):
+/// Apple kexts (one with a plug-in), two signed third-party kexts and a
+/// codeless one.
 pub fn base_kexts() -> Vec<SynthKext> {
-    let mut v = vec![
-        small("com.apple.iokit.IOACPIFamily", "1.4", "/System/Library/Extensions/IOACPIFamily.kext"),
+    vec![
+        small("com.apple.iokit.IOACPIFamily", "1.4", "/System/Library/Extensions/IOACPIFamily.kext").required("Root"),
         small("com.apple.driver.AppleHDA", "283.15", "/System/Library/Extensions/AppleHDA.kext"),
         small(
             "com.apple.driver.AppleHDAController",
             "283.15",
             "/System/Library/Extensions/AppleHDA.kext/Contents/PlugIns/AppleHDAController.kext",
         ),
-        small("com.example.driver.FooNet", "1.2.3", "/Library/Extensions/FooNet.kext"),
-        small("com.example.driver.BarStorage", "4.0.1", "/Library/Extensions/BarStorage.kext"),
-    ];
-    let mut codeless = small("com.example.injector.BazUSBMap", "1.0", "/Library/Extensions/BazUSBMap.kext");
-    codeless.executable = None;
-    v.push(codeless);
-    v
+        small("com.example.driver.FooNet", "1.2.3", "/Library/Extensions/FooNet.kext")
+            .required("Root")
+            .signed(TEAM_FOO),
+        small("com.example.driver.BarStorage", "4.0.1", "/Library/Extensions/BarStorage.kext")
+            .required("Local-Root")
+            .signed(TEAM_BAR),
+        small("com.example.injector.BazUSBMap", "1.0", "/Library/Extensions/BazUSBMap.kext")
+            .codeless()
+            .required("Root"),
+    ]
+}
+
+/// Entries of the exclude list of every root but `kx008-exclude-list`:
+/// none matches an installed kext.
+pub const EXCLUDE_RULES: &[(&str, &str)] = &[
+    ("com.example.legacy.OldFirewall", "LT 3.0"),
+    ("com.example.legacy.VPNShim", "LE 1.5.0, 2.0.0 thru 3.1.4, 4.2.2"),
+];
+
+/// Apple's exclude-list kext (`com.apple.driver.KextExcludeList`,
+/// codeless) for a release: in `/System/Library/Extensions` up to 10.14,
+/// in `/Library/Apple/System/Library/Extensions` from 10.15; its Info.plist
+/// key `OSKextExcludeList` maps each bundle id to a version rule string.
+pub fn exclude_list_kext(product_version: &str, rules: &[(&str, &str)]) -> SynthKext {
+    let (dir, version) = match product_version {
+        v if v.starts_with("10.") && !v.starts_with("10.15") => ("/System/Library/Extensions", "14.0.0"),
+        v if v.starts_with("10.15") => ("/Library/Apple/System/Library/Extensions", "15.0.0"),
+        _ => ("/Library/Apple/System/Library/Extensions", "16.0.0"),
+    };
+    let list = rules.iter().map(|(id, rule)| (id.to_string(), Value::String(rule.to_string()))).collect();
+    SynthKext {
+        bundle_id: kcheck::system::bundle::EXCLUDE_LIST_KEXT.into(),
+        version: version.into(),
+        bundle_path: format!("{dir}/AppleKextExcludeList.kext"),
+        extra_info: vec![("OSKextExcludeList".into(), Value::Dict(list))],
+        ..SynthKext::default()
+    }
+}
+
+/// A KextPolicy approving every signed third-party kext of `disk` (the
+/// user clicked Allow for each).
+pub fn approving(disk: &[SynthKext]) -> Policy {
+    let mut user: Vec<(String, String, bool)> = Vec::new();
+    for k in disk.iter().filter(|k| !k.bundle_path.starts_with("/System/") && !k.bundle_id.starts_with("com.apple.")) {
+        if let Some(team) = &k.team_id
+            && !user.iter().any(|(t, b, _)| t == team && *b == k.bundle_id)
+        {
+            user.push((team.clone(), k.bundle_id.clone(), true));
+        }
+    }
+    Policy { user, mdm: Vec::new() }
 }
 
 fn with_version(mut kexts: Vec<SynthKext>, id: &str, version: &str) -> Vec<SynthKext> {
     for k in &mut kexts {
         if k.bundle_id == id {
-            *k = small(id, version, &k.bundle_path.clone());
-            k.executable = k.executable.clone();
+            k.version = version.into();
+            k.uuid = uuid_for(&format!("{id}-{version}"));
         }
     }
     kexts
@@ -97,6 +253,11 @@ fn with_version(mut kexts: Vec<SynthKext>, id: &str, version: &str) -> Vec<Synth
 
 fn without(kexts: Vec<SynthKext>, id: &str) -> Vec<SynthKext> {
     kexts.into_iter().filter(|k| k.bundle_id != id).collect()
+}
+
+fn plus(mut kexts: Vec<SynthKext>, more: impl IntoIterator<Item = SynthKext>) -> Vec<SynthKext> {
+    kexts.extend(more);
+    kexts
 }
 
 fn system_only(kexts: &[SynthKext]) -> Vec<SynthKext> {
@@ -155,112 +316,250 @@ fn corrupt(kernel: &SynthKernel) -> Vec<u8> {
     synth::fat(&[(Arch::X86_64, &c)], true)
 }
 
-/// Every fixture root.
-pub fn roots() -> Vec<RootSpec> {
-    let base = base_kexts();
-    let mojave = |name, expect| RootSpec {
+/// The installed kexts of a root of `product_version`: [`base_kexts`] and
+/// the exclude list with [`EXCLUDE_RULES`].
+fn disk_of(product_version: &str) -> Vec<SynthKext> {
+    plus(base_kexts(), [exclude_list_kext(product_version, EXCLUDE_RULES)])
+}
+
+/// A healthy 10.14.6 root: every installed kext in the boot cache.
+fn mojave(name: &'static str) -> RootSpec {
+    let disk = disk_of("10.14.6");
+    RootSpec {
         name,
-        expect,
+        expect: &[],
+        expect_verdict: Verdict::Healthy,
+        expect_not_checked: &[],
         product_version: "10.14.6",
         build: "18G103",
         split: false,
         kernel: mojave_kernel(),
-        kernel_file: None,
-        disk: base.clone(),
-        boot: plk_spec(base.clone(), "boot"),
+        kernel_file: KernelFile::Linked,
+        boot: plk_spec(disk.clone(), "boot"),
         staged: None,
         aux_boot_kcid: None,
         shove: false,
+        policy: Some(approving(&disk)),
         extra: vec![],
-    };
-    let catalina = |name, expect| RootSpec {
+        disk,
+    }
+}
+
+/// A healthy 10.15.7 root: boot and staged caches byte-identical, no
+/// deferred install.
+fn catalina(name: &'static str) -> RootSpec {
+    let disk = disk_of("10.15.7");
+    RootSpec {
         name,
-        expect,
+        expect: &[],
+        expect_verdict: Verdict::Healthy,
+        expect_not_checked: &[],
         product_version: "10.15.7",
         build: "19H15",
         split: false,
         kernel: catalina_late_kernel(),
-        kernel_file: None,
-        disk: base.clone(),
-        boot: plk_spec(base.clone(), "boot"),
-        staged: plk_spec(base.clone(), "boot"),
+        kernel_file: KernelFile::Linked,
+        boot: plk_spec(disk.clone(), "boot"),
+        staged: plk_spec(disk.clone(), "boot"),
         aux_boot_kcid: None,
         shove: false,
+        policy: Some(approving(&disk)),
         extra: vec![],
-    };
-    let big_sur = |name, expect| RootSpec {
+        disk,
+    }
+}
+
+/// A 10.15.0 (19A583) root with the 10.15.0 kernel, otherwise [`catalina`].
+fn catalina_zero(name: &'static str) -> RootSpec {
+    RootSpec {
+        product_version: "10.15",
+        build: "19A583",
+        kernel: SynthKernel { text_size: 0x200, ..synth::catalina_kernel() },
+        ..catalina(name)
+    }
+}
+
+/// An 11.7.10 (Intel) root: Apple kexts in the boot collection, the
+/// third-party kexts in the auxiliary collection. Without the exclude-list
+/// kext (so `KX008 (exclude-list)` is not checked), except `healthy-11`:
+/// see RULE-DISAGREEMENTS.md (kcheck compares `/Library/Apple/System/
+/// Library/Extensions` with the boot and system collections, design.md
+/// with the auxiliary one).
+fn big_sur(name: &'static str) -> RootSpec {
+    let disk = base_kexts();
+    RootSpec {
         name,
-        expect,
+        expect: &[],
+        expect_verdict: Verdict::Healthy,
+        expect_not_checked: &["KX008 (exclude-list)"],
         product_version: "11.7.10",
         build: "20G1427",
         split: false,
         kernel: big_sur_late_kernel(),
-        kernel_file: None,
-        disk: base.clone(),
-        boot: plk_spec(system_only(&base), "boot-kc"),
-        staged: plk_spec(library_only(&base), "aux-kc"),
+        kernel_file: KernelFile::Linked,
+        boot: plk_spec(system_only(&disk), "boot-kc"),
+        staged: plk_spec(library_only(&disk), "aux-kc"),
         aux_boot_kcid: None,
         shove: false,
+        policy: Some(approving(&disk)),
         extra: vec![],
-    };
+        disk,
+    }
+}
+
+/// Every fixture root.
+pub fn roots() -> Vec<RootSpec> {
+    use Sev::{Error as E, Info as I, Warning as W};
+    use Verdict::{Attention, Broken};
+    const FOO: &str = "com.example.driver.FooNet";
     let bad_plist = b"<?xml version=\"1.0\"?><plist version=\"1.0\"><dict><key>CFBundleIdentifier</key>".to_vec();
+    let cat = disk_of("10.15.7");
+    let moj = disk_of("10.14.6");
+    let zap = small("com.example.driver.ZapFilter", "3.1", "/Library/Extensions/ZapFilter.kext")
+        .required("Root")
+        .signed(TEAM_UNAPPROVED);
+    let qux_audio = vendor("com.example.driver.QuxAudio", "2.0", "QuxAudio");
+    let staged_qux = (
+        true,
+        "/Library/StagedExtensions/Library/Extensions/QuxAudio.kext/Contents/Info.plist",
+        info_plist(&qux_audio),
+    );
     vec![
-        mojave("healthy-10.14", &[]),
-        catalina("healthy-10.15", &[]),
-        big_sur("healthy-11", &[]),
-        RootSpec {
-            split: true,
-            product_version: "10.15",
-            build: "19A583",
-            kernel: SynthKernel { text_size: 0x200, ..synth::catalina_kernel() },
-            disk: with_version(base.clone(), "com.example.driver.FooNet", "1.3.0"),
-            staged: plk_spec(with_version(base.clone(), "com.example.driver.FooNet", "1.3.0"), "staged"),
-            shove: true,
-            ..catalina("demo-10.15.0-pending-shove", &["KB001", "KX002", "ST002", "ST003"])
+        // ---- healthy, one per era
+        mojave("healthy-10.14"),
+        catalina("healthy-10.15"),
+        {
+            let disk = plus(base_kexts(), [exclude_list_kext("11.7.10", EXCLUDE_RULES)]);
+            RootSpec {
+                expect_not_checked: &[],
+                staged: plk_spec(library_only(&disk), "aux-kc"),
+                disk,
+                ..big_sur("healthy-11")
+            }
         },
-        RootSpec { boot: None, ..mojave("kc001-missing-boot-cache", &["KC001"]) },
+        // ---- the README demo: 10.15.0, FooNet updated, the shutdown copy fails
+        {
+            let disk = with_version(cat.clone(), FOO, "1.3.0");
+            RootSpec {
+                expect: &[("KB001", W), ("KX002", W), ("ST002", I), ("ST003", E)],
+                expect_verdict: Broken,
+                split: true,
+                staged: plk_spec(disk.clone(), "staged"),
+                disk,
+                shove: true,
+                ..catalina_zero("demo-10.15.0-pending-shove")
+            }
+        },
+        // ---- KC: the caches themselves
         RootSpec {
+            expect: &[("KC001", E)],
+            expect_verdict: Broken,
+            expect_not_checked: &["KN001", "KX001-KX004, KX006-KX009, AX001, AX002"],
+            boot: None,
+            ..mojave("kc001-missing-boot-cache")
+        },
+        RootSpec {
+            expect: &[("KC001", E)],
+            expect_verdict: Broken,
+            expect_not_checked: &["KN001", "KX001-KX004, KX006-KX009, AX001, AX002"],
             boot: Some(CacheSpec::Bytes(corrupt(&mojave_kernel()))),
-            ..mojave("kc001-corrupt-boot-cache", &["KC001"])
+            ..mojave("kc001-corrupt-boot-cache")
         },
         RootSpec {
+            expect: &[("KC002", E)],
+            expect_verdict: Broken,
+            expect_not_checked: &["ST001, ST003-ST005"],
             staged: Some(CacheSpec::Bytes(corrupt(&catalina_late_kernel()))),
-            ..catalina("kc002-corrupt-staged-cache", &["KC002"])
+            ..catalina("kc002-corrupt-staged-cache")
         },
         RootSpec {
+            expect: &[("KC002", E)],
+            expect_verdict: Broken,
+            expect_not_checked: &["AX001, AX002", "AX003", "KX004", "KX008 (exclude-list)"],
             staged: Some(CacheSpec::Bytes(b"this is not a kernel collection".to_vec())),
-            ..big_sur("kc002-corrupt-aux-collection", &["KC002"])
+            ..big_sur("kc002-corrupt-aux-collection")
         },
+        // ---- ST: the 10.15 staged cache and the deferred install
         RootSpec {
-            staged: plk_spec(base.clone(), "relinked"),
+            expect: &[("ST001", I), ("ST002", I)],
+            staged: plk_spec(cat.clone(), "relinked"),
             shove: true,
-            ..catalina("st001-install-pending", &["ST001", "ST002"])
+            ..catalina("st001-install-pending")
         },
-        RootSpec { staged: None, shove: true, ..catalina("st002-shove-without-staged-cache", &["ST002"]) },
+        {
+            let disk = with_version(cat.clone(), FOO, "1.3.0");
+            RootSpec {
+                expect: &[("ST001", I), ("ST002", I)],
+                staged: plk_spec(disk.clone(), "staged"),
+                disk,
+                shove: true,
+                ..catalina("st001-pending-on-10.15.7")
+            }
+        },
+        RootSpec { expect: &[("ST002", I)], staged: None, shove: true, ..catalina("st002-shove-without-staged-cache") },
         RootSpec {
-            product_version: "10.15",
-            build: "19A583",
-            kernel: SynthKernel { text_size: 0x200, ..synth::catalina_kernel() },
-            staged: plk_spec(base.clone(), "relinked"),
+            expect: &[("KB001", W), ("ST002", I), ("ST003", E)],
+            expect_verdict: Broken,
+            staged: plk_spec(cat.clone(), "relinked"),
             shove: true,
-            ..catalina("st003-copy-fails-with-sip", &["KB001", "ST002", "ST003"])
-        },
-        RootSpec { shove: true, ..catalina("st004-shove-left-behind", &["ST002", "ST004"]) },
-        RootSpec { staged: plk_spec(base.clone(), "relinked"), ..catalina("st005-staged-never-copied", &["ST005"]) },
-        RootSpec {
-            disk: {
-                let mut d = base.clone();
-                d.push(small("com.example.driver.QuxAudio", "2.0", "/Library/Extensions/QuxAudio.kext"));
-                d
-            },
-            ..mojave("kx001-kext-not-in-cache", &["KX001"])
+            ..catalina_zero("st003-copy-fails-with-sip")
         },
         RootSpec {
-            disk: with_version(base.clone(), "com.example.driver.FooNet", "1.3.0"),
-            ..mojave("kx002-version-differs", &["KX002"])
+            expect: &[("KB001", W), ("ST002", I), ("ST003", E)],
+            expect_verdict: Broken,
+            build: "19A536g",
+            staged: plk_spec(cat.clone(), "relinked"),
+            shove: true,
+            ..catalina_zero("st003-10.15.0-seed-build")
+        },
+        RootSpec { expect: &[("ST002", I), ("ST004", I)], shove: true, ..catalina("st004-shove-left-behind") },
+        RootSpec {
+            expect: &[("ST005", W)],
+            expect_verdict: Attention,
+            staged: plk_spec(cat.clone(), "relinked"),
+            ..catalina("st005-staged-never-copied")
+        },
+        // ---- KX: the installed kexts against the caches
+        {
+            let disk = plus(
+                moj.clone(),
+                [vendor("com.example.driver.QuxStorage", "2.0", "QuxStorage").required("Local-Root")],
+            );
+            RootSpec {
+                expect: &[("KX001", W)],
+                expect_verdict: Attention,
+                policy: Some(approving(&disk)),
+                disk,
+                ..mojave("kx001-kext-not-in-cache")
+            }
         },
         RootSpec {
-            disk: base
+            expect: &[("KX002", W)],
+            expect_verdict: Attention,
+            disk: with_version(moj.clone(), FOO, "1.3.0"),
+            ..mojave("kx002-version-differs")
+        },
+        {
+            // Disk 1.0 and 2.01, cache 1.00 and 2.1: equal as
+            // OSKextParseVersionString values (same executables).
+            let gizmo = vendor("com.example.driver.Gizmo", "1.0", "Gizmo").required("Root");
+            let gadget = vendor("com.example.driver.Gadget", "2.01", "Gadget").required("Root");
+            let mut gizmo_cached = gizmo.clone();
+            gizmo_cached.version = "1.00".into();
+            let mut gadget_cached = gadget.clone();
+            gadget_cached.version = "2.1".into();
+            let disk = plus(moj.clone(), [gizmo, gadget]);
+            RootSpec {
+                boot: plk_spec(plus(moj.clone(), [gizmo_cached, gadget_cached]), "boot"),
+                policy: Some(approving(&disk)),
+                disk,
+                ..mojave("kx002-versions-equal-as-apple-compares")
+            }
+        },
+        RootSpec {
+            expect: &[("KX003", W)],
+            expect_verdict: Attention,
+            disk: moj
                 .iter()
                 .cloned()
                 .map(|mut k| {
@@ -270,83 +569,310 @@ pub fn roots() -> Vec<RootSpec> {
                     k
                 })
                 .collect(),
-            ..mojave("kx003-rebuilt-executable", &["KX003"])
+            ..mojave("kx003-rebuilt-executable")
         },
         RootSpec {
-            boot: plk_spec(
-                {
-                    let mut c = base.clone();
-                    c.push(small("as.vit9696.Lilu", "1.4.0", "/Library/Extensions/Lilu.kext"));
-                    c
-                },
-                "boot",
-            ),
-            ..mojave("kx004-cached-kext-removed", &["KX004"])
+            expect: &[("KX004", W)],
+            expect_verdict: Attention,
+            boot: plk_spec(plus(moj.clone(), [vendor("as.vit9696.Lilu", "1.4.0", "Lilu").required("Root")]), "boot"),
+            ..mojave("kx004-cached-kext-removed")
+        },
+        {
+            // 10.15 with SIP on: the caches record the staged copy's path,
+            // /Library/StagedExtensions/Library/Extensions/Gone.kext.
+            let cached = plus(cat.clone(), [vendor("com.example.driver.Gone", "1.1", "Gone").required("Root")]);
+            RootSpec {
+                expect: &[("KX004", W)],
+                expect_verdict: Attention,
+                boot: plk_spec(cached.clone(), "boot"),
+                staged: plk_spec(cached, "boot"),
+                ..catalina("kx004-staged-kext-removed")
+            }
         },
         RootSpec {
-            disk: without(base.clone(), "com.example.driver.BarStorage"),
+            expect: &[("KX005", W), ("KX005", W)],
+            expect_verdict: Attention,
+            disk: without(moj.clone(), "com.example.driver.BarStorage"),
             extra: vec![
                 (true, "/Library/Extensions/Broken.kext/Contents/Info.plist", bad_plist),
                 (true, "/Library/Extensions/BarStorage.kext/Contents/Info.plist", {
-                    let k = base.iter().find(|k| k.bundle_id == "com.example.driver.BarStorage").cloned();
+                    let k = moj.iter().find(|k| k.bundle_id == "com.example.driver.BarStorage").cloned();
                     k.map(|k| info_plist(&k)).unwrap_or_default()
                 }),
             ],
-            ..mojave("kx005-unreadable-bundles", &["KX005"])
+            ..mojave("kx005-unreadable-bundles")
+        },
+        {
+            // No OSBundleRequired: left out of the cache on purpose.
+            let disk = plus(moj.clone(), [qux_audio.clone()]);
+            RootSpec {
+                expect: &[("KX006", I)],
+                policy: Some(approving(&disk)),
+                disk,
+                ..mojave("kx006-loaded-on-demand")
+            }
         },
         RootSpec {
-            kernel_file: Some(kernel(
+            expect: &[("KX007", W)],
+            expect_verdict: Attention,
+            disk: plus(cat.clone(), [zap.clone()]),
+            ..catalina("kx007-not-approved")
+        },
+        {
+            // Allowed by an MDM AllowedTeamIdentifiers row only.
+            let mut policy = approving(&cat);
+            policy.mdm.push((TEAM_UNAPPROVED.into(), None, true));
+            RootSpec {
+                expect: &[("KX001", W)],
+                expect_verdict: Attention,
+                disk: plus(cat.clone(), [zap.clone()]),
+                policy: Some(policy),
+                ..catalina("kx007-mdm-team-allowed")
+            }
+        },
+        {
+            // Intel: arm64e-only and plain-arm64-only executables never go
+            // into the cache; a FAT x86_64 + arm64e one does (and is there).
+            let universal = vendor("com.example.driver.Universal", "1.0", "Universal")
+                .required("Root")
+                .archs(ExeArchs::FatX86_64Arm64e);
+            let disk = plus(
+                cat.clone(),
+                [
+                    vendor("com.example.driver.ArmOnly", "1.0", "ArmOnly").required("Root").archs(ExeArchs::Arm64e),
+                    vendor("com.example.driver.Arm64Plain", "1.0", "Arm64Plain")
+                        .required("Root")
+                        .archs(ExeArchs::Arm64),
+                    universal.clone(),
+                ],
+            );
+            let cached = plus(cat.clone(), [universal]);
+            RootSpec {
+                expect: &[("KX008", W), ("KX008", W)],
+                expect_verdict: Attention,
+                boot: plk_spec(cached.clone(), "boot"),
+                staged: plk_spec(cached, "boot"),
+                policy: Some(approving(&disk)),
+                disk,
+                ..catalina("kx008-arch")
+            }
+        },
+        {
+            // "LE 1.2.3" matches 1.2.0; "1.0, 2.0.0 thru 3.1.4" matches 2.5
+            // through its range; "LT 1.2.3" does not match 1.2.3 (which has
+            // no OSBundleRequired: KX006).
+            let rules: &[(&str, &str)] = &[
+                ("com.example.driver.OldFirewall", "LE 1.2.3"),
+                ("com.example.driver.VPNShim", "1.0, 2.0.0 thru 3.1.4"),
+                ("com.example.driver.EdgeCase", "LT 1.2.3"),
+            ];
+            let disk = plus(
+                base_kexts(),
+                [
+                    exclude_list_kext("10.15.7", rules),
+                    vendor("com.example.driver.OldFirewall", "1.2.0", "OldFirewall").required("Root"),
+                    vendor("com.example.driver.VPNShim", "2.5", "VPNShim").required("Root"),
+                    vendor("com.example.driver.EdgeCase", "1.2.3", "EdgeCase"),
+                ],
+            );
+            let cached = plus(base_kexts(), [exclude_list_kext("10.15.7", rules)]);
+            RootSpec {
+                expect: &[("KX006", I), ("KX008", W), ("KX008", W)],
+                expect_verdict: Attention,
+                boot: plk_spec(cached.clone(), "boot"),
+                staged: plk_spec(cached, "boot"),
+                policy: Some(approving(&disk)),
+                disk,
+                ..catalina("kx008-exclude-list")
+            }
+        },
+        {
+            let mut bad_version = vendor("com.example.driver.BadVersion", "1.2.3", "BadVersion").required("Root");
+            bad_version.raw_version = Some(Some("1.2.3.4".into()));
+            let mut no_type = vendor("com.example.driver.NoPackageType", "1.0", "NoPackageType").required("Root");
+            no_type.package_type = Some(None);
+            let disk = plus(cat.clone(), [bad_version, no_type]);
+            RootSpec {
+                expect: &[("KX008", W), ("KX008", W)],
+                expect_verdict: Attention,
+                policy: Some(approving(&disk)),
+                disk,
+                ..catalina("kx008-invalid")
+            }
+        },
+        {
+            let mut needs = vendor("com.example.driver.NeedsMissing", "1.0", "NeedsMissing").required("Root");
+            needs.libraries.push(("com.example.missing".into(), "1.0".into()));
+            let disk = plus(cat.clone(), [needs]);
+            RootSpec {
+                expect: &[("KX008", W)],
+                expect_verdict: Attention,
+                policy: Some(approving(&disk)),
+                disk,
+                ..catalina("kx008-dependency")
+            }
+        },
+        {
+            // Three ids installed twice (10.14 folder order: /S/L/E, then
+            // /L/E). FooNet: 1.0 in /S/L/E, 1.3.0 in /L/E (cached). Widget:
+            // 1.9 in /S/L/E, 1.10 in /L/E (cached; 1.10 > 1.9 as numbers).
+            // Tie: 2.0 in both, different builds; the /S/L/E one wins and
+            // is cached.
+            let sle = |k: SynthKext, name: &str| k.at(&format!("/System/Library/Extensions/{name}.kext"));
+            let foo_new = vendor(FOO, "1.3.0", "FooNet").required("Root");
+            let widget_new = vendor("com.example.driver.Widget", "1.10", "Widget").required("Root");
+            let tie_first = sle(vendor("com.example.driver.Tie", "2.0", "Tie").required("Root"), "Tie");
+            let mut tie_second = vendor("com.example.driver.Tie", "2.0", "Tie").required("Root");
+            tie_second.uuid = uuid_for("Tie-2.0-second-build");
+            let winners = [foo_new.clone(), widget_new.clone(), tie_first.clone()];
+            let disk = plus(
+                without(moj.clone(), FOO),
+                [
+                    foo_new,
+                    sle(vendor(FOO, "1.0", "FooNet").required("Root"), "FooNet"),
+                    widget_new,
+                    sle(vendor("com.example.driver.Widget", "1.9", "Widget").required("Root"), "Widget"),
+                    tie_first,
+                    tie_second,
+                ],
+            );
+            RootSpec {
+                expect: &[("KX009", I), ("KX009", I), ("KX009", I)],
+                boot: plk_spec(plus(without(moj.clone(), FOO), winners), "boot"),
+                policy: Some(approving(&disk)),
+                disk,
+                ..mojave("kx009-duplicate-install")
+            }
+        },
+        {
+            // A plug-in of a plug-in, required at Root and in no cache:
+            // Apple never loads it, so it is no finding.
+            let helper = small(
+                "com.example.driver.BarStorageHelper",
+                "4.0.1",
+                "/Library/Extensions/BarStorage.kext/Contents/PlugIns/BarStorageHelper.kext",
+            )
+            .required("Root")
+            .signed(TEAM_BAR);
+            let deep = small(
+                "com.example.driver.BarStorageDeep",
+                "4.0.1",
+                "/Library/Extensions/BarStorage.kext/Contents/PlugIns/BarStorageHelper.kext/Contents/PlugIns/BarStorageDeep.kext",
+            )
+            .required("Root")
+            .signed(TEAM_BAR);
+            let disk = plus(moj.clone(), [helper.clone(), deep]);
+            RootSpec {
+                boot: plk_spec(plus(moj.clone(), [helper]), "boot"),
+                policy: Some(approving(&disk)),
+                disk,
+                ..mojave("nested-plugin-of-plugin")
+            }
+        },
+        // ---- KN: the kernel file
+        RootSpec {
+            expect: &[("KN001", E)],
+            expect_verdict: Broken,
+            kernel_file: KernelFile::Other(kernel(
                 "Darwin Kernel Version 18.7.0: Thu Jan 23 06:52:12 PST 2020; root:xnu-4903.278.25~1/RELEASE_X86_64",
                 "kernel-18G3020",
             )),
-            ..mojave("kn001-kernel-differs", &["KN001"])
+            ..mojave("kn001-kernel-differs")
         },
         RootSpec {
+            expect: &[("KN003", W)],
+            expect_verdict: Attention,
+            expect_not_checked: &["KN001"],
+            kernel_file: KernelFile::Bytes(b"\x00\x01 this is not a kernel \xff\xfe\n".repeat(64)),
+            ..mojave("kn003-kernel-unreadable")
+        },
+        // ---- KB: known builds
+        RootSpec {
+            expect: &[("KB001", W)],
+            expect_verdict: Attention,
             product_version: "10.15.6",
             build: "19G73",
             kernel: catalina_leak_kernel(),
-            ..catalina("kb001-zone-leak-build", &["KB001"])
+            ..catalina("kb001-zone-leak-build")
+        },
+        // ---- databases and lists kcheck could not read
+        {
+            let disk = base_kexts();
+            RootSpec {
+                expect_not_checked: &["KX007", "KX008 (exclude-list)"],
+                boot: plk_spec(disk.clone(), "boot"),
+                staged: plk_spec(disk.clone(), "boot"),
+                disk,
+                policy: None,
+                ..catalina("not-checked-no-policy")
+            }
+        },
+        // ---- AX: the 11+ auxiliary collection
+        {
+            let disk = plus(base_kexts(), [qux_audio.clone()]);
+            RootSpec {
+                expect: &[("KX007", W)],
+                expect_verdict: Attention,
+                disk,
+                extra: vec![staged_qux.clone()],
+                ..big_sur("ax001-kext-awaiting-approval")
+            }
+        },
+        {
+            let disk = plus(base_kexts(), [qux_audio.clone()]);
+            RootSpec {
+                expect: &[("AX001", W)],
+                expect_verdict: Attention,
+                policy: Some(approving(&disk)),
+                disk,
+                extra: vec![staged_qux],
+                ..big_sur("ax001-approved-awaiting-restart")
+            }
         },
         RootSpec {
-            disk: {
-                let mut d = base.clone();
-                d.push(small("com.example.driver.QuxAudio", "2.0", "/Library/Extensions/QuxAudio.kext"));
-                d
-            },
-            extra: vec![(
-                true,
-                "/Library/StagedExtensions/Library/Extensions/QuxAudio.kext/Contents/Info.plist",
-                info_plist(&small("com.example.driver.QuxAudio", "2.0", "/Library/Extensions/QuxAudio.kext")),
-            )],
-            ..big_sur("ax001-kext-awaiting-approval", &["AX001"])
+            expect: &[("AX002", W)],
+            expect_verdict: Attention,
+            disk: with_version(base_kexts(), FOO, "1.3.0"),
+            ..big_sur("ax002-aux-version-differs")
         },
         RootSpec {
-            disk: with_version(base.clone(), "com.example.driver.FooNet", "1.3.0"),
-            ..big_sur("ax002-aux-version-differs", &["AX002"])
-        },
-        RootSpec {
+            expect: &[("AX003", E)],
+            expect_verdict: Broken,
             aux_boot_kcid: Some(uuid_for("previous-boot-kc")),
-            ..big_sur("ax003-aux-linked-to-old-boot", &["AX003"])
+            ..big_sur("ax003-aux-linked-to-old-boot")
         },
     ]
 }
 
-/// The Info.plist of an installed kext (XML).
+/// The Info.plist of an installed kext (XML), with the overrides of
+/// [`SynthKext::package_type`] and [`SynthKext::raw_version`].
 pub fn info_plist(k: &SynthKext) -> Vec<u8> {
     let s = |x: &str| Value::String(x.to_string());
     let mut d = vec![
         ("CFBundleIdentifier".to_string(), s(&k.bundle_id)),
         ("CFBundleName".to_string(), s(k.bundle_id.rsplit('.').next().unwrap_or(""))),
-        ("CFBundlePackageType".to_string(), s("KEXT")),
-        ("CFBundleInfoDictionaryVersion".to_string(), s("6.0")),
-        ("CFBundleVersion".to_string(), s(&k.version)),
-        ("CFBundleShortVersionString".to_string(), s(&k.version)),
     ];
+    match &k.package_type {
+        None => d.push(("CFBundlePackageType".to_string(), s("KEXT"))),
+        Some(Some(t)) => d.push(("CFBundlePackageType".to_string(), s(t))),
+        Some(None) => {}
+    }
+    d.push(("CFBundleInfoDictionaryVersion".to_string(), s("6.0")));
+    match &k.raw_version {
+        None => d.push(("CFBundleVersion".to_string(), s(&k.version))),
+        Some(Some(v)) => d.push(("CFBundleVersion".to_string(), s(v))),
+        Some(None) => {}
+    }
+    d.push(("CFBundleShortVersionString".to_string(), s(&k.version)));
+    if let Some(r) = &k.required {
+        d.push(("OSBundleRequired".to_string(), s(r)));
+    }
     if let Some(exe) = &k.executable {
         d.push(("CFBundleExecutable".to_string(), s(exe)));
     }
     let libs = k.libraries.iter().map(|(id, v)| (id.clone(), s(v))).collect();
     d.push(("OSBundleLibraries".to_string(), Value::Dict(libs)));
+    d.extend(k.extra_info.iter().cloned());
     crate::xml::serialize_plist(&Value::Dict(d))
 }
 
@@ -387,18 +913,39 @@ pub fn write_root(dir: &Path, spec: &RootSpec) -> io::Result<()> {
         if path.starts_with("/System/") { Vol::System } else { Vol::Data }
     };
     write(Vol::System, kcheck::system::SYSTEM_VERSION, &system_version(spec))?;
-    write(Vol::System, kcheck::system::KERNEL, &bare_kernel(spec.kernel_file.as_ref().unwrap_or(&spec.kernel)))?;
+    let kernel_file = match &spec.kernel_file {
+        KernelFile::Linked => bare_kernel(&spec.kernel),
+        KernelFile::Other(k) => bare_kernel(k),
+        KernelFile::Bytes(b) => b.clone(),
+    };
+    write(Vol::System, kcheck::system::KERNEL, &kernel_file)?;
     for k in &spec.disk {
         write(vol_of(&k.bundle_path), &format!("{}/Contents/Info.plist", k.bundle_path), &info_plist(k))?;
         if let Some(exe) = &k.executable {
             write(
                 vol_of(&k.bundle_path),
                 &format!("{}/Contents/MacOS/{exe}", k.bundle_path),
-                &synth::kext_macho(k, Arch::X86_64, 0, 0),
+                &synth::installed_executable(k),
             )?;
         }
     }
     let kc_era = !spec.product_version.starts_with("10.");
+    // 10.15 with SIP on: kextcache prelinks the /Library/StagedExtensions
+    // copy of each /Library/Extensions kext and records that path
+    // (kext_tools staging.m createStagingURL).
+    let staging = spec.product_version.starts_with("10.15");
+    let recorded = |kexts: &[SynthKext]| -> Vec<SynthKext> {
+        kexts
+            .iter()
+            .cloned()
+            .map(|mut k| {
+                if staging && k.bundle_path.starts_with("/Library/Extensions/") {
+                    k.bundle_path = format!("{}{}", kcheck::system::STAGED_EXTENSIONS, k.bundle_path);
+                }
+                k
+            })
+            .collect()
+    };
     let boot_kcid = match &spec.boot {
         Some(CacheSpec::Kexts { kcid, .. }) => *kcid,
         _ => [0; 16],
@@ -417,7 +964,7 @@ pub fn write_root(dir: &Path, spec: &RootSpec) -> io::Result<()> {
                 Some(spec.aux_boot_kcid.unwrap_or(boot_kcid)),
             ),
             CacheSpec::Kexts { kexts, kcid } => {
-                let plk = synth::prelinked_kernel(&spec.kernel, kexts, Arch::X86_64, *kcid);
+                let plk = synth::prelinked_kernel(&spec.kernel, &recorded(kexts), Arch::X86_64, *kcid);
                 synth::fat(&[(Arch::X86_64, &synth::comp(Comp::Lzvn, &plk))], true)
             }
         }
@@ -432,6 +979,17 @@ pub fn write_root(dir: &Path, spec: &RootSpec) -> io::Result<()> {
     }
     if spec.shove {
         write(Vol::Data, kcheck::system::SHOVE_KERNELS, b"#!/bin/sh\n/usr/sbin/kcditto\nexit 0\0")?;
+    }
+    if let Some(p) = &spec.policy {
+        let path = data_root.join(kcheck::facts::KEXT_POLICY.trim_start_matches('/'));
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        let user: Vec<(&str, &str, i64)> =
+            p.user.iter().map(|(t, b, a)| (t.as_str(), b.as_str(), i64::from(*a))).collect();
+        let mdm: Vec<(&str, Option<&str>, i64)> =
+            p.mdm.iter().map(|(t, b, a)| (t.as_str(), b.as_deref(), i64::from(*a))).collect();
+        crate::policy::write_kextpolicy(&path, &user, &mdm, &[]).map_err(io::Error::other)?;
     }
     for (data, rel, bytes) in &spec.extra {
         write(if *data { Vol::Data } else { Vol::System }, rel, bytes)?;
@@ -462,16 +1020,19 @@ pub fn write_scaled_root(dir: &Path, n: usize, code_size: usize) -> io::Result<(
     let spec = RootSpec {
         name: "root",
         expect: &[],
+        expect_verdict: Verdict::Healthy,
+        expect_not_checked: &["KX007", "KX008 (exclude-list)"],
         product_version: "10.15.7",
         build: "19H15",
         split: false,
         kernel: catalina_late_kernel(),
-        kernel_file: None,
+        kernel_file: KernelFile::Linked,
         disk: kexts.clone(),
         boot: Some(CacheSpec::Kexts { kexts: kexts.clone(), kcid: uuid_for("scaled-boot") }),
         staged: Some(CacheSpec::Kexts { kexts, kcid: uuid_for("scaled-staged") }),
         aux_boot_kcid: None,
         shove: true,
+        policy: None,
         extra: vec![],
     };
     let top = dir.join(spec.name);
@@ -480,4 +1041,73 @@ pub fn write_scaled_root(dir: &Path, n: usize, code_size: usize) -> io::Result<(
     }
     write_root(dir, &spec)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kcheck::system::bundle::{parse_info_plist, read_slices};
+
+    #[test]
+    fn installed_executables_have_their_archs_and_team_id() {
+        for (archs, want) in [
+            (ExeArchs::X86_64, &["x86_64"][..]),
+            (ExeArchs::Arm64e, &["arm64e"][..]),
+            (ExeArchs::Arm64, &["arm64"][..]),
+            (ExeArchs::FatX86_64Arm64e, &["x86_64", "arm64e"][..]),
+        ] {
+            let k = vendor("com.example.driver.T", "1.0", "T").archs(archs);
+            let slices = read_slices(&synth::installed_executable(&k)).unwrap();
+            assert_eq!(slices.iter().map(|s| s.arch.as_str()).collect::<Vec<_>>(), want);
+            assert!(slices.iter().all(|s| s.team_id.as_deref() == Some(TEAM_FOO)), "{slices:?}");
+            // The x86_64 slice (the one the fixture caches link) keeps the kext's UUID.
+            if let Some(x) = slices.iter().find(|s| s.arch == "x86_64") {
+                assert_eq!(x.uuid.as_deref(), Some(kcheck::macho::format_uuid(&k.uuid).as_str()));
+            }
+        }
+        let unsigned = small("com.example.driver.U", "1.0", "/Library/Extensions/U.kext");
+        assert_eq!(read_slices(&synth::installed_executable(&unsigned)).unwrap()[0].team_id, None);
+    }
+
+    #[test]
+    fn info_plist_overrides_and_exclude_list() {
+        let mut k = vendor("com.example.driver.T", "1.0", "T").required("Local-Root");
+        k.raw_version = Some(Some("1.2.3.4".into()));
+        k.package_type = Some(None);
+        let p = parse_info_plist(&info_plist(&k)).unwrap();
+        assert_eq!(p.version.as_deref(), Some("1.2.3.4"));
+        assert_eq!(p.package_type, None);
+        assert_eq!(p.required.as_deref(), Some("Local-Root"));
+        let p = parse_info_plist(&info_plist(&small("a.b", "1", "/x.kext"))).unwrap();
+        assert_eq!((p.package_type.as_deref(), p.required), (Some("KEXT"), None));
+
+        for (release, dir) in [
+            ("10.14.6", "/System/Library/Extensions"),
+            ("10.15", "/Library/Apple/System/Library/Extensions"),
+            ("11.7.10", "/Library/Apple/System/Library/Extensions"),
+        ] {
+            let x = exclude_list_kext(release, &[("com.a", "LE 1.2.3")]);
+            assert_eq!(x.bundle_path, format!("{dir}/AppleKextExcludeList.kext"));
+            assert!(x.executable.is_none());
+            let p = parse_info_plist(&info_plist(&x)).unwrap();
+            let list = p.exclude_list.unwrap();
+            assert_eq!(list.len(), 1);
+            assert_eq!((list[0].0.as_str(), list[0].1.versions.as_str()), ("com.a", "LE 1.2.3"));
+        }
+    }
+
+    #[test]
+    fn every_root_expects_a_verdict_that_fits_its_findings() {
+        // design.md: healthy = no warning or error, attention = warnings,
+        // broken = an error. A spec that contradicts itself is a typo.
+        for r in roots() {
+            let worst = r.expect.iter().map(|(_, s)| *s).max();
+            let fits = match r.expect_verdict {
+                Verdict::Healthy => worst.is_none_or(|s| s == Sev::Info),
+                Verdict::Attention => worst == Some(Sev::Warning),
+                Verdict::Broken => worst == Some(Sev::Error),
+            };
+            assert!(fits, "{}: verdict {:?} with {:?}", r.name, r.expect_verdict, r.expect);
+        }
+    }
 }

@@ -22,6 +22,9 @@ pub enum Arch {
     X86_64,
     /// `CPU_TYPE_ARM64`, subtype `CPU_SUBTYPE_ARM64E`.
     Arm64e,
+    /// `CPU_TYPE_ARM64`, subtype `CPU_SUBTYPE_ARM64_ALL` (plain arm64,
+    /// which a kext on Apple silicon may not be).
+    Arm64,
 }
 
 impl Arch {
@@ -29,12 +32,39 @@ impl Arch {
         match self {
             Arch::X86_64 => (0x0100_0007, 3),
             Arch::Arm64e => (0x0100_000c, 2),
+            Arch::Arm64 => (0x0100_000c, 0),
+        }
+    }
+}
+
+/// The architectures of an installed kext's executable.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ExeArchs {
+    /// A thin x86_64 Mach-O (the default).
+    #[default]
+    X86_64,
+    /// A thin arm64e Mach-O.
+    Arm64e,
+    /// A thin plain-arm64 Mach-O.
+    Arm64,
+    /// A FAT file with an x86_64 and an arm64e slice (lipo's alignment).
+    FatX86_64Arm64e,
+}
+
+impl ExeArchs {
+    /// The slices, in file order.
+    pub fn slices(self) -> &'static [Arch] {
+        match self {
+            ExeArchs::X86_64 => &[Arch::X86_64],
+            ExeArchs::Arm64e => &[Arch::Arm64e],
+            ExeArchs::Arm64 => &[Arch::Arm64],
+            ExeArchs::FatX86_64Arm64e => &[Arch::X86_64, Arch::Arm64e],
         }
     }
 }
 
 /// A kext to synthesise.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct SynthKext {
     /// `CFBundleIdentifier`.
     pub bundle_id: String,
@@ -56,6 +86,63 @@ pub struct SynthKext {
     /// Number of `IOKitPersonalities` entries to write into its plist
     /// (real caches keep them for boot-time kexts; they dominate the XML).
     pub personalities: usize,
+    /// `OSBundleRequired` (`Root`, `Local-Root`, `Console`, …), written into
+    /// the installed Info.plist and the prelink info; `None` omits the key.
+    pub required: Option<String>,
+    /// `CFBundlePackageType` of the installed Info.plist: `None` writes
+    /// `KEXT`, `Some(None)` omits the key, `Some(Some(t))` writes `t`.
+    pub package_type: Option<Option<String>>,
+    /// `CFBundleVersion` of the installed Info.plist, raw (e.g. the invalid
+    /// `1.2.3.4`): `None` writes [`SynthKext::version`], `Some(None)` omits
+    /// the key. Caches always record [`SynthKext::version`].
+    pub raw_version: Option<Option<String>>,
+    /// Team identifier to sign the installed executable with
+    /// ([`crate::codesign::sign`], identifier = the bundle id); `None`
+    /// leaves it unsigned. Caches link the unsigned image (same `LC_UUID`).
+    pub team_id: Option<String>,
+    /// Architectures of the installed executable. Caches link the slice of
+    /// the cache's own architecture.
+    pub archs: ExeArchs,
+    /// Further Info.plist keys, written last (e.g. `OSKextExcludeList`).
+    pub extra_info: Vec<(String, Value)>,
+}
+
+impl SynthKext {
+    /// With `OSBundleRequired` = `value`.
+    pub fn required(mut self, value: &str) -> Self {
+        self.required = Some(value.into());
+        self
+    }
+
+    /// Without `OSBundleRequired`.
+    pub fn not_required(mut self) -> Self {
+        self.required = None;
+        self
+    }
+
+    /// Signed with team identifier `team`.
+    pub fn signed(mut self, team: &str) -> Self {
+        self.team_id = Some(team.into());
+        self
+    }
+
+    /// With an executable of these architectures.
+    pub fn archs(mut self, archs: ExeArchs) -> Self {
+        self.archs = archs;
+        self
+    }
+
+    /// Codeless (no `CFBundleExecutable`).
+    pub fn codeless(mut self) -> Self {
+        self.executable = None;
+        self
+    }
+
+    /// The same kext at another bundle path.
+    pub fn at(mut self, path: &str) -> Self {
+        self.bundle_path = path.into();
+        self
+    }
 }
 
 /// The kernel to synthesise.
@@ -129,7 +216,11 @@ struct SectSpec {
     data: Vec<u8>,
 }
 
-/// A segment to place in an image.
+/// A segment to place in an image. A segment whose sections are all
+/// empty (and which does not cover the header) is written empty, as the
+/// `__PRELINK_*` segments of a real kernel: vmsize and filesize 0, its
+/// file offset the end of the contents laid out before it, its sections
+/// of size 0 at that offset.
 struct SegSpec {
     name: &'static str,
     vmaddr: u64,
@@ -160,6 +251,10 @@ fn build_macho(
     let mut layout = Vec::new(); // (fileoff, filesize, section offsets)
     let mut pos = 0usize;
     for seg in segments {
+        if !seg.covers_header && seg.sections.iter().all(|s| s.data.is_empty()) {
+            layout.push((pos, 0, vec![pos; seg.sections.len()]));
+            continue;
+        }
         let start = if seg.covers_header { 0 } else { align(pos.max(header_end), 0x1000) };
         let mut p = if seg.covers_header { align(header_end, 16) } else { start };
         let mut offs = Vec::new();
@@ -269,12 +364,77 @@ pub fn kext_macho(k: &SynthKext, arch: Arch, vmaddr: u64, file_base: u64) -> Vec
     )
 }
 
-/// A bare kernel (`/System/Library/Kernels/kernel`): `MH_EXECUTE` with the
-/// kernel's `__TEXT` (version strings) and `LC_UUID`, no prelinked kexts.
+/// A bare kernel (`/System/Library/Kernels/kernel`) in the layout of a
+/// real one: `MH_EXECUTE` with the kernel's `__TEXT` (version strings),
+/// `__DATA` and `LC_UUID`, and the `__PRELINK_TEXT`, `__PRELINK_INFO`
+/// (with an empty `__info` section) and `__PRELINK_DATA` segments that
+/// kextcache fills when it links a prelinkedkernel, present but empty
+/// (vmsize and filesize 0). `__PRELINK_TEXT` sits below `__TEXT` in the
+/// address space, where the prelinked kexts go.
 pub fn prelinked_kernel_without_kexts(kernel: &SynthKernel, arch: Arch) -> Vec<u8> {
-    let text = kernel_text(kernel);
-    let segs = [SegSpec { name: "__TEXT", vmaddr: 0xffff_ff80_0020_0000, covers_header: true, sections: text }];
+    let text_base: u64 = 0xffff_ff80_0020_0000;
+    let empty = |name: &'static str| vec![SectSpec { name, data: Vec::new() }];
+    let segs = [
+        SegSpec { name: "__TEXT", vmaddr: text_base, covers_header: true, sections: kernel_text(kernel) },
+        SegSpec {
+            name: "__DATA",
+            vmaddr: text_base + 0x10_0000,
+            covers_header: false,
+            sections: vec![SectSpec { name: "__data", data: vec![0x11; 0x200] }],
+        },
+        SegSpec {
+            name: "__PRELINK_TEXT",
+            vmaddr: 0xffff_ff7f_8000_0000,
+            covers_header: false,
+            sections: empty("__text"),
+        },
+        SegSpec {
+            name: "__PRELINK_INFO",
+            vmaddr: text_base + 0x80_0000,
+            covers_header: false,
+            sections: empty("__info"),
+        },
+        SegSpec {
+            name: "__PRELINK_DATA",
+            vmaddr: text_base + 0x90_0000,
+            covers_header: false,
+            sections: empty("__data"),
+        },
+    ];
     build_macho(arch, 2, &segs, Some(kernel.uuid), &[], 0)
+}
+
+/// The executable of an installed kext: one [`kext_macho`] per slice of
+/// [`SynthKext::archs`] (the first slice has [`SynthKext::uuid`], later
+/// ones a UUID derived from it and their architecture), each signed with
+/// [`SynthKext::team_id`] when set, in a FAT file when there are several.
+/// A ready-made [`SynthKext::image`] is returned as it is.
+pub fn installed_executable(k: &SynthKext) -> Vec<u8> {
+    if let Some(image) = &k.image {
+        return image.clone();
+    }
+    let slices: Vec<(Arch, Vec<u8>)> = k
+        .archs
+        .slices()
+        .iter()
+        .enumerate()
+        .map(|(i, &arch)| {
+            let mut slice = k.clone();
+            if i > 0 {
+                slice.uuid = uuid_for(&format!("{}-{}-{arch:?}", k.bundle_id, k.version));
+            }
+            let image = kext_macho(&slice, arch, 0, 0);
+            let image = match &k.team_id {
+                Some(team) => crate::codesign::sign(&image, &k.bundle_id, Some(team)),
+                None => image,
+            };
+            (arch, image)
+        })
+        .collect();
+    match slices.as_slice() {
+        [(_, one)] => one.clone(),
+        _ => fat(&slices.iter().map(|(a, b)| (*a, b.as_slice())).collect::<Vec<_>>(), false),
+    }
 }
 
 fn kernel_text(kernel: &SynthKernel) -> Vec<SectSpec> {
@@ -305,8 +465,10 @@ fn kext_dict(k: &SynthKext, load: Option<(u64, u64)>) -> Value {
         ("CFBundleInfoDictionaryVersion".to_string(), s("6.0")),
         ("CFBundleVersion".to_string(), s(&k.version)),
         ("CFBundleShortVersionString".to_string(), s(&k.version)),
-        ("OSBundleRequired".to_string(), s("Root")),
     ];
+    if let Some(r) = &k.required {
+        d.push(("OSBundleRequired".to_string(), s(r)));
+    }
     if let Some(exe) = &k.executable {
         d.push(("CFBundleExecutable".to_string(), s(exe)));
     }
@@ -332,6 +494,7 @@ fn kext_dict(k: &SynthKext, load: Option<(u64, u64)>) -> Value {
         let libs = k.libraries.iter().map(|(id, v)| (id.clone(), s(v))).collect();
         d.push(("OSBundleLibraries".to_string(), Value::Dict(libs)));
     }
+    d.extend(k.extra_info.iter().cloned());
     d.push(("_PrelinkBundlePath".to_string(), s(&k.bundle_path)));
     if let (Some(exe), Some((addr, size))) = (&k.executable, load) {
         d.push(("_PrelinkExecutableRelativePath".to_string(), s(&format!("Contents/MacOS/{exe}"))));
@@ -357,6 +520,8 @@ fn kpi_kexts(kernel: &SynthKernel) -> Vec<SynthKext> {
             libraries: vec![],
             image: None,
             personalities: 0,
+            required: Some("Root".into()),
+            ..SynthKext::default()
         })
         .collect()
 }
@@ -666,6 +831,8 @@ pub fn kext(id: &str, version: &str, path: &str, code: usize) -> SynthKext {
         libraries: vec![("com.apple.kpi.iokit".into(), "19.0".into()), ("com.apple.kpi.libkern".into(), "19.0".into())],
         image: None,
         personalities: 0,
+        required: Some("Root".into()),
+        ..SynthKext::default()
     }
 }
 
@@ -731,6 +898,8 @@ pub fn kexts_a() -> Vec<SynthKext> {
         libraries: vec![],
         image: None,
         personalities: 0,
+        required: Some("Root".into()),
+        ..SynthKext::default()
     });
     v
 }

@@ -181,7 +181,7 @@ fn cases(dir: &Path) -> Vec<Case> {
         "verify: malformed SystemVersion.plist",
         &["verify", "--root", &root.display().to_string()],
         65,
-        r"SystemVersion.plist: SystemVersion.plist: at offset 0x0: not a valid plist",
+        r"SystemVersion.plist: SystemVersion.plist: at offset 0x[0-9a-f]+: not a valid plist",
     ));
     let sv = root.join("System/Library/CoreServices/SystemVersion.plist");
     let root2 = d.join("root2");

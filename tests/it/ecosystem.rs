@@ -215,9 +215,15 @@ fn quiet_has_no_effect_on_json() {
     let (loud, _) = run(&["kexts", "--json", cache.to_str().unwrap()], &[]);
     let (quiet, _) = run(&["kexts", "--json", "-q", cache.to_str().unwrap()], &[]);
     assert_eq!(quiet, loud);
+    // JSONL: the one finding, then the run record; -q changes neither.
     let (jsonl, _) = run(&["verify", "--root", &root(), "--format", "jsonl", "-q"], &[]);
-    assert_eq!(jsonl.lines().count(), 1);
-    assert_eq!(serde_json::from_str::<Value>(&jsonl).unwrap()["code"], "KX002");
+    let (loud, _) = run(&["verify", "--root", &root(), "--format", "jsonl"], &[]);
+    assert_eq!(jsonl, loud);
+    let lines: Vec<Value> = jsonl.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2, "{jsonl}");
+    assert_eq!(lines[0]["code"], "KX002");
+    assert_eq!(lines[1]["record"], "run");
+    assert_eq!(lines[1]["verdict"], "attention");
 }
 
 /// Remove ANSI SGR sequences (`ESC [ … m`).

@@ -66,7 +66,7 @@ fn report_tables_are_readable_by_sqlite3() {
     let caches = sqlite3(&db, "SELECT role, status, layers, kext_count FROM kcheck_caches ORDER BY role;").unwrap();
     assert_eq!(
         caches,
-        "boot|ok|fat[x86_64] > comp/lzvn > mach-o/execute|10\nstaged|ok|fat[x86_64] > comp/lzvn > mach-o/execute|10\n"
+        "boot|ok|fat[x86_64] > comp/lzvn > mach-o/execute|11\nstaged|ok|fat[x86_64] > comp/lzvn > mach-o/execute|11\n"
     );
     let evidence =
         sqlite3(&db, "SELECT json_extract(evidence, '$.disk_version') FROM kcheck_findings WHERE code='KX002';")
