@@ -16,6 +16,9 @@ pub enum IssueKind {
     ZoneLeak,
 }
 
+/// A `ProductVersion` as major, minor, patch.
+pub type Release = (u32, u32, u32);
+
 /// One known problem.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct KnownIssue {
@@ -27,7 +30,7 @@ pub struct KnownIssue {
     pub builds: &'static [&'static str],
     /// Releases affected, `[from, to)` as `ProductVersion` triples, in
     /// addition to `builds`.
-    pub releases: Option<((u32, u32, u32), (u32, u32, u32))>,
+    pub releases: Option<(Release, Release)>,
     /// One-line summary.
     pub summary: &'static str,
     /// What happens, for the report.

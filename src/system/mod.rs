@@ -235,7 +235,7 @@ impl SystemRoot {
     /// running system is recognised as Apple silicon (design.md).
     fn apple_silicon_kernels(&self) -> bool {
         let has_soc_kernel = self.soc_kernels().into_iter().next().is_some();
-        has_soc_kernel && !matches!(self.resolve(Vol::System, BOOT_KC), Ok(_))
+        has_soc_kernel && self.resolve(Vol::System, BOOT_KC).is_err()
     }
 
     /// The `kernel.release.<soc>` files of `/System/Library/Kernels`, sorted.
@@ -383,7 +383,7 @@ fn boot_folder_kernelcache(boot: &Path) -> Result<PathBuf, String> {
         }
         _ => {
             let hashes: Vec<String> =
-                read_dir_names(&boot)?.into_iter().filter(|n| is_nsih(n) && boot.join(n).is_dir()).collect();
+                read_dir_names(boot)?.into_iter().filter(|n| is_nsih(n) && boot.join(n).is_dir()).collect();
             match hashes.as_slice() {
                 [one] => one.clone(),
                 [] => return Err(format!("{}: no boot folder (96 hex digits)", boot.display())),
