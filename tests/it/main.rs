@@ -18,6 +18,7 @@ mod loaded;
 mod panic;
 mod readonly;
 mod realdata;
+mod recovery_preboot;
 mod scripts;
 mod verify;
 mod zprint;
