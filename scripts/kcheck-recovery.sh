@@ -3,17 +3,28 @@
 # Recovery's Terminal, and say what to type to fix each one.
 #
 #   kcheck-recovery.sh [--sip enabled|disabled|unknown] [VOLUMES_DIR]
+#   kcheck-recovery.sh [--sip …] [--preboot DIR] [VOLUMES_DIR]      (Apple silicon)
 #
 # VOLUMES_DIR defaults to /Volumes. A macOS system volume is a folder there
 # holding System/Library/CoreServices/SystemVersion.plist; its data volume
 # is the folder "<name> - Data" next to it (macOS 10.15 and later), else the
 # system volume itself (10.14 and earlier: one volume). For each system the
 # script runs
-#     kcheck verify --root VOL [--data-root "VOL - Data"] [--sip …] --format jsonl
-# and prints the verdict, the warnings and errors, and for a broken or
-# attention verdict the commands kcheck's remedies name (the text between
-# backticks, each once). It runs nothing but kcheck, and kcheck only reads:
-# the commands are printed for you to run, never run.
+#     kcheck verify --root VOL [--data-root "VOL - Data"] [--preboot PB] [--sip …] --format jsonl
+# and prints the verdict, the warnings and errors, the checks kcheck could
+# not run, and for a broken or attention verdict the commands kcheck's
+# remedies name (the text between backticks, each once). It runs nothing but
+# kcheck, and kcheck only reads: the commands are printed for you to run,
+# never run.
+#
+# Apple silicon: a system volume with System/Library/Kernels/kernel.release.*
+# and no System/Library/KernelCollections/BootKernelExtensions.kc keeps its
+# boot kernel collection in the Preboot volume. The script passes --preboot
+# for it: the directory given with --preboot DIR (or KCHECK_PREBOOT=DIR),
+# else a mounted volume named "Preboot" (or "Preboot 1", …) in VOLUMES_DIR,
+# the one holding a volume group with the system's build when there are
+# several. Mount it first: `diskutil list`, then `diskutil mount <Preboot
+# volume>`; it appears at /Volumes/Preboot.
 #
 # --sip passes what `csrutil status` says in Recovery on to kcheck.
 # kcheck is found in this order: $KCHECK, a `kcheck` next to this script,
@@ -21,7 +32,7 @@
 #
 # Exit status: the worst verdict (0 healthy, 1 attention, 2 broken);
 # 3 if kcheck is missing or failed on a volume; 64 usage error; 66 no
-# macOS system found.
+# macOS system found, or a --preboot that is not a directory.
 #
 # POSIX sh (macOS /bin/sh, bash 3.2, zsh in sh mode, dash); needs only awk, sed,
 # mktemp, dirname and cat.
@@ -33,10 +44,11 @@ die() {
     printf '%s: %s\n' "$PROG" "$2" >&2
     exit "$1"
 }
-usage() { sed -n '2,27s/^# \{0,1\}//p' "$0"; }
+usage() { sed -n '2,38s/^# \{0,1\}//p' "$0"; }
 
 # --- arguments ----------------------------------------------------------
 sip=
+preboot=${KCHECK_PREBOOT:-}
 voldir=
 while [ $# -gt 0 ]; do
     case $1 in
@@ -51,6 +63,15 @@ while [ $# -gt 0 ]; do
             ;;
         --sip=*)
             sip=${1#--sip=}
+            shift
+            ;;
+        --preboot)
+            [ $# -ge 2 ] || die 64 "--preboot needs a directory: the mounted Preboot volume, e.g. /Volumes/Preboot"
+            preboot=$2
+            shift 2
+            ;;
+        --preboot=*)
+            preboot=${1#--preboot=}
             shift
             ;;
         --)
@@ -77,6 +98,9 @@ case $sip in
 esac
 voldir=${voldir:-/Volumes}
 [ -d "$voldir" ] || die 66 "$voldir is not a directory"
+if [ -n "$preboot" ] && [ ! -d "$preboot" ]; then
+    die 66 "--preboot $preboot is not a directory (mount the Preboot volume: diskutil list, then diskutil mount <Preboot volume>)"
+fi
 
 # --- find kcheck --------------------------------------------------------
 if [ -n "${KCHECK:-}" ]; then
@@ -207,13 +231,97 @@ os_version() {
     }' "$1" 2>/dev/null
 }
 
+# The checks kcheck could not run, from the run record (the last line of
+# `verify --format jsonl`: {"record":"run",…,"not_checked":[{"check","reason"}…]}).
+# $1 = the JSONL file.
+report_not_checked() {
+    awk "$JSON_AWK"'
+/^[ \t]*\{/ {
+    if (jget($0, "record") != "run") next
+    i = index($0, "\"not_checked\":")
+    if (!i) next
+    s = substr($0, i + 14)
+    while ((j = index(s, "\"check\":")) > 0) {
+        s = substr(s, j + 8); sub(/^[ \t]*/, "", s)
+        if (substr(s, 1, 1) != "\"") break
+        check = unesc(jstr(s, 1)); s = substr(s, JEND)
+        reason = ""
+        k = index(s, "\"reason\":")
+        if (k) {
+            s = substr(s, k + 9); sub(/^[ \t]*/, "", s)
+            if (substr(s, 1, 1) == "\"") { reason = unesc(jstr(s, 1)); s = substr(s, JEND) }
+        }
+        printf "   not checked    %s: %s\n", check, reason
+    }
+}' "$1"
+}
+
+# The ProductBuildVersion of an XML SystemVersion.plist ($1), or nothing.
+os_build() {
+    awk '
+    { s = s $0 " " }
+    END {
+        i = index(s, "<key>ProductBuildVersion</key>")
+        if (!i) exit
+        rest = substr(s, i + 30)
+        if (!match(rest, /^[ \t]*<string>[^<]*<\/string>/)) exit
+        rest = substr(rest, 1, RLENGTH)
+        sub(/^[ \t]*<string>/, "", rest); sub(/<\/string>$/, "", rest)
+        print rest
+    }' "$1" 2>/dev/null
+}
+
+# Whether the system volume $1 is an Apple-silicon one: it has
+# System/Library/Kernels/kernel.release.<soc> and no Intel boot collection
+# (the rule kcheck itself uses).
+apple_silicon() {
+    [ -e "$1/System/Library/KernelCollections/BootKernelExtensions.kc" ] && return 1
+    for k in "$1"/System/Library/Kernels/kernel.release.?*; do
+        [ -f "$k" ] && return 0
+    done
+    return 1
+}
+
+# The Preboot volume for a system of build $1: of the candidates in
+# $tmp/preboots (one a line), the first holding a volume group
+# (<UUID>/System/Library/CoreServices/SystemVersion.plist) with that build;
+# else the only candidate; else nothing.
+preboot_for() {
+    [ -s "$tmp/preboots" ] || return 0
+    if [ -n "$1" ]; then
+        while IFS= read -r pb; do
+            for sv in "$pb"/*/"$SV"; do
+                [ -f "$sv" ] || continue
+                if [ "$(os_build "$sv")" = "$1" ]; then
+                    printf '%s\n' "$pb"
+                    return 0
+                fi
+            done
+        done <"$tmp/preboots"
+    fi
+    awk 'NR == 1 { first = $0 } END { if (NR == 1) print first }' "$tmp/preboots"
+}
+
 # --- find the systems ---------------------------------------------------
 SV=System/Library/CoreServices/SystemVersion.plist
 n=0
 skipped=
+: >"$tmp/preboots"
+if [ -n "$preboot" ]; then
+    printf '%s\n' "$preboot" >"$tmp/preboots"
+fi
 for vol in "$voldir"/*; do
     [ -d "$vol" ] || continue
     name=${vol##*/}
+    case $name in
+        Preboot | "Preboot "[0-9]*)
+            # The Preboot volume of an APFS container (Apple silicon keeps
+            # the boot kernel collection there): not a system, a candidate
+            # for --preboot unless one was given.
+            [ -n "$preboot" ] || printf '%s\n' "$vol" >>"$tmp/preboots"
+            continue
+            ;;
+    esac
     if [ -f "$vol/$SV" ]; then
         case $name in
             *" - Data")
@@ -237,6 +345,13 @@ fi
 if [ "$n" -eq 1 ]; then what=system; else what=systems; fi
 say "$PROG: $n macOS $what in $voldir${skipped:+ (not macOS: $skipped)}"
 [ -n "$sip" ] && say "$PROG: SIP given as $sip"
+while IFS= read -r pb; do
+    if [ -n "$preboot" ]; then
+        say "$PROG: Preboot volume given as $pb"
+    else
+        say "$PROG: Preboot volume $pb"
+    fi
+done <"$tmp/preboots"
 
 # --- check each ---------------------------------------------------------
 worst=0
@@ -263,6 +378,22 @@ while IFS= read -r vol; do
                 say "   cache and the third-party kexts cannot be checked."
                 ;;
         esac
+    fi
+    pb=
+    if apple_silicon "$vol"; then
+        say "   platform       Apple silicon: the boot kernel collection is in the Preboot volume"
+        pb=$(preboot_for "$(os_build "$vol/$SV")")
+        if [ -n "$pb" ]; then
+            say "   preboot        $pb"
+            set -- "$@" --preboot "$pb"
+        else
+            say "   preboot        (none found for this system)"
+            say "   note: mount the Preboot volume of this system's container and run this script"
+            say "   again: \`diskutil list\` shows it (an APFS volume named Preboot), \`diskutil mount"
+            say "   <that disk>\` mounts it at /Volumes/Preboot; or give it with --preboot DIR. Until"
+            say "   then kcheck cannot read the boot kernel collection and lists those checks as"
+            say "   not checked."
+        fi
     fi
     [ -n "$sip" ] && set -- "$@" --sip "$sip"
     set -- "$@" --format jsonl
@@ -294,8 +425,9 @@ while IFS= read -r vol; do
             say "   verdict        not checked: kcheck failed (exit $status): ${err:-no message}"
             ;;
     esac
+    [ "$verdict" = failed ] || report_not_checked "$tmp/out.$i"
     if [ "$status" -le 2 ] && [ "$status" -gt "$worst" ]; then worst=$status; fi
-    say "   full report:   kcheck verify --root \"$vol\"${sip:+ --sip $sip}"
+    say "   full report:   kcheck verify --root \"$vol\"${pb:+ --preboot \"$pb\"}${sip:+ --sip $sip}"
 done <"$tmp/systems"
 
 # --- summary ------------------------------------------------------------

@@ -19,6 +19,7 @@ mod loaded;
 mod panic;
 mod readonly;
 mod realdata;
+mod recovery_preboot;
 mod scripts;
 mod verify;
 mod zprint;
