@@ -10,6 +10,7 @@ mod caches;
 mod cli;
 #[allow(dead_code)]
 mod common;
+mod completions;
 mod ecosystem;
 mod fleet;
 mod golden;
@@ -18,6 +19,7 @@ mod loaded;
 mod panic;
 mod readonly;
 mod realdata;
+mod schema;
 mod scripts;
 mod verify;
 mod zprint;
