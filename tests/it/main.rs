@@ -16,6 +16,7 @@ mod fleet;
 mod golden;
 mod live;
 mod loaded;
+mod mdm;
 mod panic;
 mod readonly;
 mod realdata;
