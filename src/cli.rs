@@ -521,6 +521,11 @@ pub fn write_man(dest: &mut dyn Write) -> std::io::Result<()> {
     let preamble = Roff::new().render();
     let page = String::from_utf8_lossy(&page).replace(&preamble, "");
     let (title, rest) = page.split_once('\n').unwrap_or((&page, ""));
+    // roff input is ASCII: any other character (the `…` of a help text) as
+    // a `\[uXXXX]` escape, which groff without preconv (as older macOS man
+    // runs it) and mandoc both read.
+    let rest: String =
+        rest.chars().map(|c| if c.is_ascii() { c.to_string() } else { format!("\\[u{:04X}]", u32::from(c)) }).collect();
     write!(dest, "{title}\n{preamble}{rest}")
 }
 
