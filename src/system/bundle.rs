@@ -1386,6 +1386,7 @@ mod tests {
         if p.is_dir() {
             Some(p)
         } else {
+            assert!(std::env::var_os("CI").is_none(), "../shared/realdata not found under CI=true");
             println!("SKIPPED: ../shared/realdata not found");
             None
         }
