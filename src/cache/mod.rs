@@ -198,7 +198,7 @@ pub fn analyze(data: &[u8], arch: Option<&str>) -> FormatResult<CacheInfo> {
     let chain = un.chain();
     let image = un.image();
     let view = MachView::parse(image, 0, &chain).map_err(|e| rebase(e, un.file_offset))?;
-    let slices = slice_infos(data, &un.slices);
+    let slices = slice_infos(&un.slices);
     let mut info = CacheInfo {
         file: PathBuf::new(),
         file_size: data.len() as u64,
@@ -277,17 +277,14 @@ fn rebase(mut e: FormatError, base: Option<u64>) -> FormatError {
     e
 }
 
-fn slice_infos(data: &[u8], slices: &[Slice]) -> Vec<SliceInfo> {
+fn slice_infos(slices: &[Slice]) -> Vec<SliceInfo> {
     slices
         .iter()
-        .map(|s| {
-            let uuid = Bytes::new(data, "fat")
-                .slice_at(s.offset, s.size, "fat slice")
-                .ok()
-                .and_then(|bytes| MachView::parse(bytes, 0, "fat slice").ok())
-                .and_then(|v| v.uuid())
-                .map(|u| macho::format_uuid(&u));
-            SliceInfo { arch: s.arch.clone(), offset: s.offset, size: s.size, uuid }
+        .map(|s| SliceInfo {
+            arch: s.arch.clone(),
+            offset: s.offset,
+            size: s.size,
+            uuid: s.uuid.map(|u| macho::format_uuid(&u)),
         })
         .collect()
 }

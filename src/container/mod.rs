@@ -62,6 +62,37 @@ pub struct Slice {
     pub offset: u64,
     /// Size of the slice in bytes.
     pub size: u64,
+    /// The slice's `LC_UUID`, read while the FAT's own bytes were at hand
+    /// (a FAT inside a compressed layer is not in the file).
+    pub uuid: Option<[u8; 16]>,
+}
+
+/// The `LC_UUID` of a thin Mach-O, by a bounded walk of its load commands
+/// (little-endian, 32- or 64-bit); `None` when there is none or the header
+/// does not hold together.
+pub fn macho_uuid(image: &[u8]) -> Option<[u8; 16]> {
+    const LC_UUID: u32 = goblin::mach::load_command::LC_UUID;
+    let b = Bytes::new(image, "mach-o");
+    let header_size = match b.u32_le_at(0, "magic").ok()? {
+        MH_MAGIC_64 => goblin::mach::header::SIZEOF_HEADER_64 as u64,
+        MH_MAGIC => goblin::mach::header::SIZEOF_HEADER_32 as u64,
+        _ => return None,
+    };
+    let ncmds = b.u32_le_at(16, "ncmds").ok()?;
+    let mut at = header_size;
+    for _ in 0..ncmds.min(4096) {
+        let cmd = b.u32_le_at(at, "cmd").ok()?;
+        let size = u64::from(b.u32_le_at(at + 4, "cmdsize").ok()?);
+        if size < 8 {
+            return None;
+        }
+        if cmd == LC_UUID {
+            let raw = b.slice_at(at + 8, 16, "uuid").ok()?;
+            return raw.try_into().ok();
+        }
+        at = at.checked_add(size)?;
+    }
+    None
 }
 
 /// The result of peeling every container layer off a file.
@@ -208,7 +239,13 @@ pub fn unwrap<'a>(file: &'a [u8], arch: Option<&str>) -> FormatResult<Unwrapped<
                 // The slice lies inside `cur`, so both fit in usize.
                 let (s, len) = (pick.offset as usize, pick.size as usize);
                 if out.slices.is_empty() {
-                    out.slices = slices.clone();
+                    out.slices = slices
+                        .iter()
+                        .map(|sl| {
+                            let bytes = Bytes::new(cur, "fat").slice_at(sl.offset, sl.size, "fat slice").ok();
+                            Slice { uuid: bytes.and_then(macho_uuid), ..sl.clone() }
+                        })
+                        .collect();
                 }
                 out.start += s;
                 out.len = len;
@@ -338,7 +375,7 @@ pub fn read_fat(data: &[u8], arch: Option<&str>) -> FormatResult<(Vec<Slice>, us
                 ),
             ));
         }
-        slices.push(Slice { arch: arch_name(cputype, cpusubtype), offset, size });
+        slices.push(Slice { arch: arch_name(cputype, cpusubtype), offset, size, uuid: None });
     }
     let chosen = match arch {
         Some(want) => slices.iter().position(|s| s.arch == want).ok_or_else(|| {

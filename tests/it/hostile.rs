@@ -268,3 +268,27 @@ fn huge_min_mib_does_not_wrap() {
     // rule still sees the 62.5 M element leak.
     assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stdout));
 }
+
+// Item 1 (and 10): a bare LZFSE stream wrapping a FAT file. FAT slice
+// offsets belong to the decompressed buffer, not to the file.
+#[test]
+fn lzfse_wrapped_fat_keeps_its_slice_uuids_and_never_panics() {
+    let fat =
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/caches/prelinkedkernel-a.fat-raw")).unwrap();
+    let wrapped = kcheck_testkit::encode::lzfse_encode(&fat);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("wrapped");
+    std::fs::write(&file, &wrapped).unwrap();
+    let out = kcheck().args(["info", "--json"]).arg(&file).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let slices = v["slices"].as_array().unwrap();
+    assert!(!slices.is_empty(), "{v}");
+    assert!(slices.iter().all(|s| s["uuid"].is_string()), "{v}");
+    // As the staged cache of the 10.15.0 demo, it never makes the verdict better.
+    let demo = scratch("demo-10.15.0-pending-shove");
+    let staged = demo.path().join("Macintosh HD - Data/Library/Apple/System/Library/PrelinkedKernels/prelinkedkernel");
+    std::fs::write(&staged, &wrapped).unwrap();
+    let (line, code) = quiet_verdict(&demo.path().join("Macintosh HD"));
+    assert_eq!(code, Some(2), "{line}");
+}
