@@ -31,6 +31,28 @@ pub const MAX_FILE_SIZE: u64 = 2 << 30;
 pub const MAX_KEXTS: usize = 100_000;
 /// Longest bundle identifier, version or path accepted from a cache.
 pub const MAX_STRING: usize = 4096;
+/// Most bytes of strings copied out of one cache's kext list, all kexts
+/// together (a real cache of 1,000 kexts holds well under 1 MiB): IDREFs
+/// can name one large dict many times, so the copies are counted.
+pub const MAX_COPIED: usize = 64 << 20;
+
+/// Count the strings a kext brings out of the cache against [`MAX_COPIED`].
+fn charge(copied: &mut usize, k: &Kext, layer: &str) -> FormatResult<()> {
+    let n = k.bundle_id.len()
+        + k.version.as_ref().map_or(0, String::len)
+        + k.bundle_path.as_ref().map_or(0, String::len)
+        + k.executable_relative_path.as_ref().map_or(0, String::len)
+        + k.uuid.as_ref().map_or(0, String::len);
+    *copied = copied.saturating_add(n);
+    if *copied > MAX_COPIED {
+        return Err(FormatError::new(
+            layer,
+            0,
+            format!("the kext list copies out more than {MAX_COPIED} bytes of strings: not a real cache"),
+        ));
+    }
+    Ok(())
+}
 
 /// What the innermost image is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -373,6 +395,10 @@ fn read_prelinked(
 ) -> FormatResult<Vec<Kext>> {
     let dicts = the_kext_list(doc, xml_layer)?;
     let mut kexts = Vec::with_capacity(dicts.len());
+    // Each kext header is parsed once, however many kexts name its address
+    // (a hostile cache can point 20,000 kexts at one large header).
+    let mut by_addr: std::collections::HashMap<u64, Option<String>> = std::collections::HashMap::new();
+    let mut copied = 0usize;
     for dict in dicts {
         let mut kext = kext_from_dict(dict, xml_layer)?;
         let source = match dict.get("_PrelinkExecutableSourceAddr") {
@@ -386,9 +412,17 @@ fn read_prelinked(
             None => None,
         };
         if let Some(addr) = source {
-            let layer = format!("{chain} > kext {}", kext.bundle_id);
-            kext.uuid = uuid_at_address(view, segments, image, addr, &layer)?;
+            kext.uuid = match by_addr.get(&addr) {
+                Some(u) => u.clone(),
+                None => {
+                    let layer = format!("{chain} > kext {}", kext.bundle_id);
+                    let u = uuid_at_address(view, segments, image, addr, &layer)?;
+                    by_addr.insert(addr, u.clone());
+                    u
+                }
+            };
         }
+        charge(&mut copied, &kext, xml_layer)?;
         kexts.push(kext);
     }
     Ok(kexts)
@@ -455,10 +489,17 @@ fn read_fileset(
     let by_id: std::collections::HashMap<&str, usize> =
         entries.iter().enumerate().rev().map(|(i, e)| (e.id.as_str(), i)).collect();
     let mut seen = vec![false; entries.len()];
+    // Each entry's Mach-O header is parsed once per file offset.
+    let by_off: std::cell::RefCell<std::collections::HashMap<u64, Option<String>>> = Default::default();
     let entry_uuid = |i: usize| -> FormatResult<Option<String>> {
+        if let Some(u) = by_off.borrow().get(&entries[i].fileoff) {
+            return Ok(u.clone());
+        }
         let layer = format!("{chain} > fileset entry {}", entries[i].id);
         let v = entry_view(image, &entries[i], chain, &layer)?;
-        Ok(v.uuid().map(|u| macho::format_uuid(&u)))
+        let u = v.uuid().map(|u| macho::format_uuid(&u));
+        by_off.borrow_mut().insert(entries[i].fileoff, u.clone());
+        Ok(u)
     };
     if let Some(&k) = by_id.get("com.apple.kernel") {
         seen[k] = true;
@@ -469,6 +510,7 @@ fn read_fileset(
         info.kernel.version = text.and_then(macho::find_kernel_version).or_else(|| macho::find_kernel_version(image));
     }
     let mut kexts = Vec::new();
+    let mut copied = 0usize;
     if let Some(doc) = doc {
         for dict in the_kext_list(doc, xml_layer)? {
             let mut kext = kext_from_dict(dict, xml_layer)?;
@@ -479,6 +521,7 @@ fn read_fileset(
                     kext.load_address = Some(entries[i].vmaddr);
                 }
             }
+            charge(&mut copied, &kext, xml_layer)?;
             kexts.push(kext);
         }
     }

@@ -195,6 +195,9 @@ pub fn unwrap<'a>(file: &'a [u8], arch: Option<&str>) -> FormatResult<Unwrapped<
         len: file.len(),
         file_offset: Some(0),
     };
+    // One budget of decoded bytes for the whole file, across every layer:
+    // nested compressed layers must not multiply the per-layer cap.
+    let mut budget = compress::MAX_DECOMPRESSED;
     loop {
         let chain = out.layers.join(" > ");
         let base = out.file_offset.unwrap_or(0);
@@ -252,7 +255,8 @@ pub fn unwrap<'a>(file: &'a [u8], arch: Option<&str>) -> FormatResult<Unwrapped<
                 out.file_offset = out.file_offset.map(|o| o + s as u64);
             }
             Magic::Comp => {
-                let (kind, image) = read_comp(cur).map_err(|e| e.within(&chain).rebase(base))?;
+                let (kind, image) = read_comp_within(cur, budget).map_err(|e| e.within(&chain).rebase(base))?;
+                budget = budget.saturating_sub(image.len() as u64);
                 out.layers.push(format!("comp/{kind}"));
                 out.len = image.len();
                 out.start = 0;
@@ -260,7 +264,8 @@ pub fn unwrap<'a>(file: &'a [u8], arch: Option<&str>) -> FormatResult<Unwrapped<
                 out.file_offset = None;
             }
             Magic::Lzfse => {
-                let image = decode_lzfse(cur, None, &here("lzfse")).map_err(|e| e.rebase(base))?;
+                let image = decode_lzfse(cur, None, &here("lzfse"), budget).map_err(|e| e.rebase(base))?;
+                budget = budget.saturating_sub(image.len() as u64);
                 out.layers.push("lzfse".into());
                 out.len = image.len();
                 out.start = 0;
@@ -279,8 +284,9 @@ pub fn unwrap<'a>(file: &'a [u8], arch: Option<&str>) -> FormatResult<Unwrapped<
                     .map_err(|e| e.within(&chain).rebase(base))?;
                 if payload.starts_with(b"bvx") {
                     let layer = format!("{} > lzfse", out.layers.join(" > "));
-                    let image =
-                        decode_lzfse(payload, im4p.uncompressed_size, &layer).map_err(|e| e.rebase(base + s as u64))?;
+                    let image = decode_lzfse(payload, im4p.uncompressed_size, &layer, budget)
+                        .map_err(|e| e.rebase(base + s as u64))?;
+                    budget = budget.saturating_sub(image.len() as u64);
                     out.layers.push("lzfse".into());
                     out.len = image.len();
                     out.start = 0;
@@ -393,6 +399,11 @@ pub fn read_fat(data: &[u8], arch: Option<&str>) -> FormatResult<(Vec<Slice>, us
 /// Parse and decompress a `comp` container; returns the compression kind
 /// (`lzss` or `lzvn`) and the decompressed image.
 pub fn read_comp(data: &[u8]) -> FormatResult<(&'static str, Vec<u8>)> {
+    read_comp_within(data, compress::MAX_DECOMPRESSED)
+}
+
+/// As [`read_comp`], with at most `budget` bytes to decode into.
+fn read_comp_within(data: &[u8], budget: u64) -> FormatResult<(&'static str, Vec<u8>)> {
     let b = Bytes::new(data, "comp");
     let header = b.slice_at(0, COMP_HEADER_SIZE as u64, "comp header").map_err(|_| {
         FormatError::new(
@@ -425,7 +436,7 @@ pub fn read_comp(data: &[u8]) -> FormatResult<(&'static str, Vec<u8>)> {
             format!("compressedSize {csize:#x} runs past the end ({avail:#x} bytes follow the header)"),
         )
     })?;
-    check_declared_size(usize_, csize, layer, 12)?;
+    check_declared_size(usize_, csize, layer, 12, budget)?;
     let image = if kind == "lzss" {
         let mut out = vec![0u8; usize_ as usize];
         let n = compress::lzss_decode(stream, &mut out, layer).map_err(|e| e.rebase(COMP_HEADER_SIZE as u64))?;
@@ -451,12 +462,22 @@ pub fn read_comp(data: &[u8]) -> FormatResult<(&'static str, Vec<u8>)> {
     Ok((kind, image))
 }
 
-fn check_declared_size(size: u64, compressed: u64, layer: &str, at: u64) -> FormatResult<()> {
+fn check_declared_size(size: u64, compressed: u64, layer: &str, at: u64, budget: u64) -> FormatResult<()> {
     if size > compress::MAX_DECOMPRESSED {
         return Err(FormatError::new(
             layer,
             at,
             format!("declared uncompressed size {size:#x} exceeds the {:#x}-byte cap", compress::MAX_DECOMPRESSED),
+        ));
+    }
+    if size > budget {
+        return Err(FormatError::new(
+            layer,
+            at,
+            format!(
+                "declared uncompressed size {size:#x} exceeds what is left of the file's {:#x}-byte decoding budget ({budget:#x})",
+                compress::MAX_DECOMPRESSED
+            ),
         ));
     }
     if size > compressed.saturating_mul(MAX_RATIO).max(1 << 20) {
@@ -469,8 +490,8 @@ fn check_declared_size(size: u64, compressed: u64, layer: &str, at: u64) -> Form
     Ok(())
 }
 
-fn decode_lzfse(stream: &[u8], declared: Option<u64>, layer: &str) -> FormatResult<Vec<u8>> {
-    let cap = compress::MAX_DECOMPRESSED.min((stream.len() as u64).saturating_mul(MAX_RATIO).max(1 << 20));
+fn decode_lzfse(stream: &[u8], declared: Option<u64>, layer: &str, budget: u64) -> FormatResult<Vec<u8>> {
+    let cap = budget.min(compress::MAX_DECOMPRESSED).min((stream.len() as u64).saturating_mul(MAX_RATIO).max(1 << 20));
     let image = compress::lzfse_decode(stream, cap, layer)?;
     if let Some(want) = declared
         && want != image.len() as u64
@@ -636,4 +657,26 @@ pub fn read_img4(data: &[u8]) -> FormatResult<Im4p> {
         payload_len: payload.content.len(),
         uncompressed_size,
     })
+}
+
+#[cfg(test)]
+mod budget_tests {
+    use super::*;
+
+    #[test]
+    fn one_decoding_budget_for_the_whole_file() {
+        // A comp/lzvn layer of 2 MiB, decoded with 1 MiB of budget left.
+        let image = vec![0u8; 2 << 20];
+        let stream = kcheck_testkit::encode::lzvn_encode(&image);
+        let mut comp = vec![0u8; COMP_HEADER_SIZE];
+        comp[..4].copy_from_slice(b"comp");
+        comp[4..8].copy_from_slice(b"lzvn");
+        comp[8..12].copy_from_slice(&compress::adler32(&image).to_be_bytes());
+        comp[12..16].copy_from_slice(&(image.len() as u32).to_be_bytes());
+        comp[16..20].copy_from_slice(&(stream.len() as u32).to_be_bytes());
+        comp.extend_from_slice(&stream);
+        assert_eq!(read_comp_within(&comp, 4 << 20).unwrap().1.len(), image.len());
+        let e = read_comp_within(&comp, 1 << 20).unwrap_err();
+        assert!(e.message.contains("decoding budget"), "{e}");
+    }
 }

@@ -321,9 +321,17 @@ pub fn parse(text: &str, file: &str) -> Result<PanicReport, FormatError> {
     if body.trim_start().starts_with('{') { parse_json(text, lead, file) } else { parse_text(text, file) }
 }
 
+/// The most lines a text panic report may have.
+pub const MAX_LINES: usize = 1_000_000;
+
 fn parse_text(text: &str, file: &str) -> Result<PanicReport, FormatError> {
     if text.trim().is_empty() {
         return Err(FormatError::new(LAYER, 0, "empty input: no panic report"));
+    }
+    // A bound keeps memory linear in a sane report (a few thousand lines),
+    // not in a 256 MiB file of empty lines.
+    if let Some((at, _)) = text.match_indices('\n').nth(MAX_LINES) {
+        return Err(FormatError::new(LAYER, at as u64, format!("more than {MAX_LINES} lines: not a panic report")));
     }
     let mut report = PanicReport::empty(file, PanicFormat::Text);
     if !scan_log(text, &mut report) {
@@ -629,7 +637,7 @@ fn last_kext(rest: &str) -> Option<KextEntry> {
 /// block too.
 fn scan_log(text: &str, report: &mut PanicReport) -> bool {
     let lines: Vec<&str> = text.lines().map(clean_line).collect();
-    let mut scan = Scan { lines: &lines, report, caller: None };
+    let mut scan = Scan { lines: &lines, report, caller: None, in_backtrace: Default::default(), synced: 0 };
     let mut recognised = false;
     let mut i = 0;
     while i < lines.len() {
@@ -651,6 +659,11 @@ struct Scan<'l, 'r> {
     report: &'r mut PanicReport,
     /// The `caller` address of the panic line that gave the message.
     caller: Option<String>,
+    /// Bundle ids already in `report.kexts_in_backtrace` (an index, so a
+    /// backtrace of many frames stays linear).
+    in_backtrace: std::collections::HashSet<String>,
+    /// How many of `report.kexts_in_backtrace` are in `in_backtrace`.
+    synced: usize,
 }
 
 impl<'l> Scan<'l, '_> {
@@ -772,7 +785,12 @@ impl<'l> Scan<'l, '_> {
     /// backtrace (without version and UUID) unless already listed.
     fn frame_owner(&mut self, owner: &str) {
         let id = expand_bundle_id(owner);
-        if !self.report.kexts_in_backtrace.iter().any(|x| x.bundle_id == id) {
+        // Catch up with entries other blocks pushed since the last call.
+        while let Some(x) = self.report.kexts_in_backtrace.get(self.synced) {
+            self.in_backtrace.insert(x.bundle_id.clone());
+            self.synced += 1;
+        }
+        if self.in_backtrace.insert(id.clone()) {
             self.report.kexts_in_backtrace.push(BacktraceKext {
                 third_party: is_third_party(&id),
                 bundle_id: id,

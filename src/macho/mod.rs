@@ -342,7 +342,9 @@ impl<'a> MachView<'a> {
 pub fn find_kernel_version(data: &[u8]) -> Option<String> {
     const NEEDLE: &[u8] = b"Darwin Kernel Version ";
     const TWIN: &[u8] = b"@(#)VERSION: ";
-    for at in memchr::memmem::find_iter(data, NEEDLE) {
+    // At most a thousand candidates: a hostile image full of near-misses
+    // must not turn one linear scan into a long series of 512-byte checks.
+    for at in memchr::memmem::find_iter(data, NEEDLE).take(1000) {
         if at >= TWIN.len() && &data[at - TWIN.len()..at] == TWIN {
             continue;
         }

@@ -292,3 +292,25 @@ fn lzfse_wrapped_fat_keeps_its_slice_uuids_and_never_panics() {
     let (line, code) = quiet_verdict(&demo.path().join("Macintosh HD"));
     assert_eq!(code, Some(2), "{line}");
 }
+
+// Item 7: a panic log whose backtrace names 20,000 different kexts stays
+// linear, and a report of more than a million lines is refused.
+#[test]
+fn panic_backtraces_and_line_counts_are_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log =
+        String::from("panic(cpu 0 caller 0xffffff80001): \"boom\"@/x.c:1\nBacktrace (CPU 0), Frame : Return Address\n");
+    for i in 0..20_000 {
+        log.push_str(&format!("0xffffff8000{i:06x} : 0xffffff7f80000000 com.example.k{i} + 0x10\n"));
+    }
+    let f = dir.path().join("wide.panic");
+    std::fs::write(&f, &log).unwrap();
+    let out = kcheck().args(["panic", "--json", "--root", "/nonexistent"]).arg(&f).output().unwrap();
+    // The root does not exist: exit 66, but only after proving nothing hangs.
+    assert!(matches!(out.status.code(), Some(0..=2) | Some(66)), "{out:?}");
+    let many = dir.path().join("many.panic");
+    std::fs::write(&many, format!("panic(cpu 0 caller 0x1): \"x\"\n{}", "\n".repeat(1_000_001))).unwrap();
+    let out = kcheck().arg("panic").arg(&many).output().unwrap();
+    assert_eq!(out.status.code(), Some(65), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("more than 1000000 lines"));
+}
