@@ -76,7 +76,29 @@ fn main() -> std::io::Result<()> {
         put(&dir, "info_plist", &k.bundle_id, &kcheck_testkit::roots::info_plist(&k))?;
     }
     put(&dir, "info_plist", "exe", &synth::kext_macho(&synth::kexts_a()[6], Arch::X86_64, 0, 0))?;
+    // Shapes the hostile-input review found (issue 14): an LZFSE stream
+    // wrapping a FAT file, deeply nested plists, IDREF fan-out.
+    if let Some((_, fat)) = synth::cache_fixtures().into_iter().find(|(n, _)| n.ends_with("fat-raw")) {
+        put(&dir, "container", "lzfse-wrapped-fat", &kcheck_testkit::encode::lzfse_encode(&fat))?;
+    }
+    let deep = format!("<plist><dict><key>a</key>{}</dict></plist>", "<array>".repeat(200));
+    put(&dir, "info_plist", "deep-xml", deep.as_bytes())?;
+    put(&dir, "plist", "deep-xml", deep.as_bytes())?;
+    for k in kcheck_testkit::roots::base_kexts().iter().take(2) {
+        put(&dir, "plist", &k.bundle_id, &kcheck_testkit::roots::info_plist(k))?;
+    }
+    let mut fan = String::from("<array><dict ID=\"0\"><key>CFBundleIdentifier</key><string>x</string></dict>");
+    fan.push_str(&"<dict IDREF=\"0\"/>".repeat(64));
+    fan.push_str("</array>");
+    put(&dir, "prelink_xml", "idref-fan-out", fan.as_bytes())?;
+    put(&dir, "versions", "rule", b"LE 1.5.0, 2.0.0 thru 3.1.4, 4.2.2\x001.6")?;
+    put(&dir, "versions", "plain", b"1.0b255\x001.0fc1")?;
     let realdata = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/realdata");
+    copy_dir(&dir, "codesign", &realdata.join("kext_bundles"))?;
+    for sub in ["IOKitTest-x86_64.kext", "IOKitTest-arm64e.kext", "IOKitTest-fat-arm64-x86_64.kext"] {
+        copy_dir(&dir, "codesign", &realdata.join("kext_bundles").join(sub).join("Contents/MacOS"))?;
+    }
+    copy_dir(&dir, "plist", &realdata.join("kext_plists/binary-bplist"))?;
     copy_dir(&dir, "panic_report", &realdata.join("panics"))?;
     copy_dir(&dir, "panic_report", &realdata.join("panic"))?;
     copy_dir(&dir, "zprint", &realdata.join("zprint"))?;

@@ -12,7 +12,7 @@ secs=${1:-600}
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(container lzss lzvn lzfse macho_prelink prelink_xml info_plist panic_report zprint kextstat)
+  targets=(container lzss lzvn lzfse macho_prelink prelink_xml info_plist plist codesign versions panic_report zprint kextstat)
 fi
 cargo run -q --example fuzz_seeds -- fuzz/corpus >/dev/null
 (cd fuzz && cargo +nightly fuzz build -O) || { echo "fuzz build failed" >&2; exit 2; }
@@ -20,7 +20,7 @@ mkdir -p fuzz/logs
 run_one() {
   local t=$1
   (cd fuzz && cargo +nightly fuzz run -O "$t" "corpus/$t" -- \
-      -max_total_time="$secs" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
+      -max_total_time="$secs" -rss_limit_mb=2048 -timeout=10 -max_len=1048576 -print_final_stats=1 \
       >"logs/$t.log" 2>&1)
   local rc=$?
   local execs
