@@ -3,5 +3,6 @@
 //! no rules, no rendering.
 
 pub mod kextstat;
+pub mod kmutil;
 pub mod panic;
 pub mod zprint;

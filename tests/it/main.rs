@@ -15,6 +15,7 @@ mod ecosystem;
 mod fleet;
 mod golden;
 mod hostile;
+mod kmutil;
 mod live;
 mod loaded;
 mod mdm;
