@@ -550,6 +550,16 @@ pub fn exclude_list_matches_raw(rule: &str, version: i64) -> bool {
     false
 }
 
+/// Whether two `CFBundleVersion` strings name the same version as Apple
+/// compares them (`OSKextParseVersionString` values: `1.0` = `1.00` =
+/// `1.0.0`); strings that do not parse are compared as strings.
+pub fn same_version(a: Option<&str>, b: Option<&str>) -> bool {
+    match (a.and_then(KextVersion::parse), b.and_then(KextVersion::parse)) {
+        (Some(x), Some(y)) => x == y,
+        _ => a == b,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

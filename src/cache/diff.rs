@@ -61,7 +61,8 @@ pub fn diff(a: &CacheInfo, b: &CacheInfo) -> Diff {
             None => out.removed.push(ka.clone()),
             Some(kb) => {
                 let mut changes = Vec::new();
-                if ka.version != kb.version {
+                // Versions as Apple compares them: `1.0` and `1.00` are one.
+                if !crate::kext_version::same_version(ka.version.as_deref(), kb.version.as_deref()) {
                     changes.push("version");
                 }
                 if ka.uuid != kb.uuid {

@@ -81,7 +81,8 @@ fn ld002(k: &LoadedKext, disk: &[&InstalledKext], arch: &str, cache_version: Opt
         (Some(l), Some(u)) => compare_uuid && !l.eq_ignore_ascii_case(u),
         _ => false,
     };
-    let same_version = |d: &&&InstalledKext| d.version.as_deref() == Some(k.version.as_str());
+    let same_version =
+        |d: &&&InstalledKext| crate::kext_version::same_version(d.version.as_deref(), Some(k.version.as_str()));
     if disk.iter().any(|d| same_version(&d) && !uuid_differs(d)) {
         return None;
     }

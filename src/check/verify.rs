@@ -46,7 +46,7 @@ use crate::cache::{CacheInfo, Kext};
 use crate::check::finding::{Code, Finding};
 use crate::check::known_issues;
 use crate::facts::{CacheState, Facts, NotChecked, PolicyState, Role};
-use crate::kext_version::{KextVersion, exclude_list_matches_raw};
+use crate::kext_version::{KextVersion, exclude_list_matches_raw, same_version};
 use crate::system::bundle::{self, EXCLUDE_LIST_KEXT, ExcludeRule, InstalledKext};
 use crate::system::{self, Era, SystemRoot, Vol};
 
@@ -232,6 +232,7 @@ fn caches_readable(f: &Facts, r: &Remedies<'_>, o: &mut Outcome) {
         };
         o.findings.push(
             Finding::new(code, slot.mac_path.clone(), what)
+                .severity(if code == Code::KC002 { crate::check::finding::Severity::Warning } else { code.severity() })
                 .with("path", slot.path.display().to_string())
                 .with("error", why.clone())
                 .remedy(remedy),
@@ -809,15 +810,6 @@ fn kx_remedy(r: &Remedies<'_>, copy_fails: bool, back_to: Option<(&str, &str)>, 
         r.catalina_broken_copy(back_to)
     } else {
         format!("To bring the cache in line with the disk, {}.", r.rebuild())
-    }
-}
-
-/// Versions equal as Apple compares them (`OSKextParseVersionString`
-/// values); unparsable strings compare as strings.
-fn same_version(a: Option<&str>, b: Option<&str>) -> bool {
-    match (a.and_then(KextVersion::parse), b.and_then(KextVersion::parse)) {
-        (Some(x), Some(y)) => x == y,
-        _ => a == b,
     }
 }
 
