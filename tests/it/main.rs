@@ -19,6 +19,7 @@ mod live;
 mod loaded;
 mod mdm;
 mod panic;
+mod readme;
 mod readonly;
 mod realdata;
 mod recovery_preboot;
