@@ -10,9 +10,9 @@
 #   2  kcheck-preflight: broken: CODE SUBJECT: MESSAGE     (the first error finding)
 #   3  kcheck-preflight: error: …                         (kcheck missing or failed)
 #
-# kcheck is found in this order: $KCHECK, a `kcheck` next to this script,
-# `kcheck` on PATH. Options are passed to `kcheck verify` unchanged; do not
-# pass --format or --json, the script asks for --format jsonl itself.
+# kcheck is found in this order: $KCHECK (a path, or a command name on PATH),
+# a `kcheck` next to this script, `kcheck` on PATH. Options are passed to
+# `kcheck verify` unchanged; not --format or --json (the script asks for jsonl).
 #
 # POSIX sh (runs under macOS /bin/sh, bash 3.2, zsh in sh mode, dash); needs
 # only awk, sed, mktemp, dirname and cat. kcheck only reads, and so does this script.
@@ -33,10 +33,23 @@ esac
 
 # --- find kcheck --------------------------------------------------------
 if [ -n "${KCHECK:-}" ]; then
-    kcheck=$KCHECK
-    if [ ! -f "$kcheck" ] || [ ! -x "$kcheck" ]; then
-        fail "KCHECK=$kcheck is not an executable file"
-    fi
+    case $KCHECK in
+        */*)
+            kcheck=$KCHECK
+            if [ ! -f "$kcheck" ] || [ ! -x "$kcheck" ]; then
+                fail "KCHECK=$kcheck is not an executable file"
+            fi
+            ;;
+        *)
+            # A command name: look it up on PATH (a shell function or
+            # builtin of that name does not count).
+            kcheck=$(command -v -- "$KCHECK" 2>/dev/null)
+            case $kcheck in
+                /*) ;;
+                *) fail "KCHECK=$KCHECK is not a command on PATH" ;;
+            esac
+            ;;
+    esac
 else
     here=$(dirname -- "$0")
     if [ -f "$here/kcheck" ] && [ -x "$here/kcheck" ]; then

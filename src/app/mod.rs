@@ -51,11 +51,22 @@ pub fn read_text(path: &Path) -> Result<String, Error> {
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
-/// The error for a live-only command asked for off macOS.
+/// The error for a live-only command that reads a saved output instead
+/// (zones, loaded) asked for off macOS.
 pub fn live_only(what: &str) -> Error {
     Error::Unsupported(format!(
         "{what} reads the running kernel and works only on macOS; give a saved output as FILE (or - for standard input)"
     ))
+}
+
+/// The error for `verify --live` off macOS: verify takes no FILE, so point
+/// at `--root` instead.
+pub fn verify_live_only() -> Error {
+    Error::Unsupported(
+        "verify --live probes the running Mac and works only on macOS; without --live, verify reads the volume \
+         given with --root"
+            .into(),
+    )
 }
 
 fn json_out(out: &mut dyn Write, v: &serde_json::Value) -> Result<(), Error> {

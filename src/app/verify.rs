@@ -77,7 +77,7 @@ pub fn run(cmd: &VerifyCommand, style: crate::report::Style, out: &mut dyn std::
         LiveSource::None => verify(&cmd.options)?,
         LiveSource::Recorded(dir) => verify_with(&cmd.options, Some(&RecordedProbe::new(dir)))?,
         LiveSource::System if cfg!(target_os = "macos") => verify_with(&cmd.options, Some(&SystemProbe))?,
-        LiveSource::System => return Err(crate::app::live_only("verify --live")),
+        LiveSource::System => return Err(crate::app::verify_live_only()),
     };
     #[cfg(feature = "sqlite")]
     if let Some(db) = &cmd.sqlite {

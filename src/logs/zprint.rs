@@ -490,16 +490,25 @@ pub fn parse(text: &str) -> Result<ZoneTable, FormatError> {
         parse_rows(&lines[s..], None)?
     } else {
         let first = lines.first().copied().unwrap_or(Line { no: 1, offset: 0, text: "" });
-        if let Some(l) = lines.iter().find(|l| l.text.contains("mach_memory_info") || l.text.contains("zprint:")) {
+        // zprint's own error, e.g. `zprint: mach_memory_info: …`; not any line that mentions zprint.
+        if let Some(l) = lines.iter().find(|l| l.text.contains("mach_memory_info") || is_zprint_error(l.text)) {
             return Err(err(l, format!("zprint failed: {}", l.text.trim())));
         }
         return Err(err(
             &first,
-            "no zprint zone table found (no `zone name` header, `<name> zone:` block or zone rows)",
+            "not zprint output: no zone table found (no `zone name` header, `<name> zone:` block or zone rows)",
         ));
     };
     mark_redacted(&mut table);
     Ok(table)
+}
+
+/// A line zprint writes when it fails: `zprint: <call>: <reason>`.
+fn is_zprint_error(line: &str) -> bool {
+    line.trim_start()
+        .strip_prefix("zprint: ")
+        .and_then(|rest| rest.split_whitespace().next())
+        .is_some_and(|call| call.len() > 1 && call.ends_with(':'))
 }
 
 /// A row good enough to start a headerless table: a name and the eight base
@@ -867,7 +876,9 @@ zone name                   size        size        size      #elts       #elts 
     #[test]
     fn nothing_recognisable() {
         let e = parse("hello\nworld\n").unwrap_err();
-        assert!(e.message.contains("no zprint zone table"), "{e}");
+        assert!(e.message.contains("not zprint output: no zone table found"), "{e}");
+        let e = parse("zprint: 25 zones (columns layout), 230.2 MiB in all\n").unwrap_err();
+        assert!(e.message.contains("not zprint output"), "{e}");
         assert_eq!(parse("").unwrap_err().offset, 0);
         let e = parse("zprint: mach_memory_info: (os/kern) protection failure (try running as root)\n").unwrap_err();
         assert!(e.message.contains("try running as root"), "{e}");

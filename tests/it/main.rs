@@ -20,6 +20,7 @@ mod live;
 mod loaded;
 mod mdm;
 mod panic;
+mod readme;
 mod readonly;
 mod realdata;
 mod recovery_preboot;

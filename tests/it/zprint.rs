@@ -342,8 +342,8 @@ IOKit.stray.line\n",
 #[test]
 fn errors_name_line_and_offset() {
     for (text, needle) in [
-        ("", "no zprint zone table"),
-        ("total 12\nsomething else\n", "no zprint zone table"),
+        ("", "not zprint output: no zone table found"),
+        ("total 12\nsomething else\n", "not zprint output: no zone table found"),
         ("zprint: mach_memory_info: (os/kern) protection failure (try running as root)\n", "try running as root"),
     ] {
         let e = parse(text).unwrap_err();
