@@ -27,7 +27,7 @@
 # volume>`; it appears at /Volumes/Preboot.
 #
 # --sip passes what `csrutil status` says in Recovery on to kcheck.
-# kcheck is found in this order: $KCHECK, a `kcheck` next to this script,
+# kcheck is found in this order: $KCHECK (a path, or a command name on PATH), a `kcheck` next to this script,
 # `kcheck` on PATH.
 #
 # Exit status: the worst verdict (0 healthy, 1 attention, 2 broken);
@@ -104,10 +104,22 @@ fi
 
 # --- find kcheck --------------------------------------------------------
 if [ -n "${KCHECK:-}" ]; then
-    kcheck=$KCHECK
-    if [ ! -f "$kcheck" ] || [ ! -x "$kcheck" ]; then
-        die 3 "KCHECK=$kcheck is not an executable file (copied from a USB disk? run: chmod +x \"$kcheck\")"
-    fi
+    case $KCHECK in
+        */*)
+            kcheck=$KCHECK
+            if [ ! -f "$kcheck" ] || [ ! -x "$kcheck" ]; then
+                die 3 "KCHECK=$kcheck is not an executable file (copied from a USB disk? run: chmod +x \"$kcheck\")"
+            fi
+            ;;
+        *)
+            # A command name: look it up on PATH.
+            kcheck=$(command -v -- "$KCHECK" 2>/dev/null)
+            case $kcheck in
+                /*) ;;
+                *) die 3 "KCHECK=$KCHECK is not a command on PATH" ;;
+            esac
+            ;;
+    esac
 else
     here=$(dirname -- "$0")
     if [ -f "$here/kcheck" ] && [ -x "$here/kcheck" ]; then

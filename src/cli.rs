@@ -168,7 +168,7 @@ pub enum FormatArg {
     Text,
     /// JSON for scripts.
     Json,
-    /// One JSON finding per line (verify only), for log shippers.
+    /// JSON Lines (verify only), for log shippers: one record per finding, then a run record (verdict, counts, not_checked).
     Jsonl,
 }
 

@@ -64,7 +64,9 @@ pub fn run_watch(
     use crate::facts::live::{Probe, SystemProbe};
     use std::io::IsTerminal;
     if !cfg!(target_os = "macos") {
-        return Err(crate::app::live_only("kcheck zones --watch"));
+        return Err(Error::Unsupported(
+            "kcheck zones --watch samples the running kernel with zprint and works only on macOS; to read a saved zprint output, give it as FILE without --watch".into(),
+        ));
     }
     if !(interval.is_finite() && interval >= 0.0) {
         return Err(Error::Unsupported("--interval takes a number of seconds".into()));

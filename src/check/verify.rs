@@ -232,7 +232,6 @@ fn caches_readable(f: &Facts, r: &Remedies<'_>, o: &mut Outcome) {
         };
         o.findings.push(
             Finding::new(code, slot.mac_path.clone(), what)
-                .severity(if code == Code::KC002 { crate::check::finding::Severity::Warning } else { code.severity() })
                 .with("path", slot.path.display().to_string())
                 .with("error", why.clone())
                 .remedy(remedy),
@@ -856,8 +855,8 @@ fn compare(
             Finding::new(Code::KX003, k.bundle_id.clone(), format!("{} {} on disk is a different build than the one in the kernel cache (executable UUID differs): the next boot loads the cached build.", k.bundle_id, k.version.as_deref().unwrap_or("")))
                 .with("path", k.path.clone())
                 .with("version", k.version.clone())
-                .with("disk_uuid", cu)
-                .with("boot_uuid", d)
+                .with("disk_uuid", d)
+                .with("boot_uuid", cu)
                 .with("staged_uuid", staged_kext.and_then(|s| s.uuid.clone()))
                 .with("executable_sha256", k.executable_sha256.clone())
                 .remedy(kx_remedy(&ctx.r, ctx.copy_fails, None, &k.path)),

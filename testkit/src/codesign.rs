@@ -1,5 +1,5 @@
 //! Test support: give a synthetic Mach-O an embedded code signature that
-//! [`crate::codesign::read`] (and other readers) can parse.
+//! [`kcheck::macho::codesign::read`] (and other readers) can parse.
 //!
 //! This is an encoder for fixtures, not a signer: the SuperBlob holds
 //! CodeDirectories only (no requirements, entitlements or CMS blob), and

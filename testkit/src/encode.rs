@@ -21,7 +21,7 @@ fn lzss_hash(buf: &[u8], at: usize) -> usize {
     (v.wrapping_mul(0x9E37_79B1) >> (32 - LZSS_HASH_BITS)) as usize
 }
 
-/// Greedy LZSS encoder producing exactly the format [`lzss_decode`] reads
+/// Greedy LZSS encoder producing exactly the format [`kcheck::compress::lzss_decode`] reads
 /// (for test fixtures). Uses hash chains over a 3-byte hash, so it runs in
 /// linear time; matches may reach into the initial space-filled ring.
 pub fn lzss_encode(src: &[u8]) -> Vec<u8> {

@@ -1,10 +1,10 @@
 //! Test support: real files shaped like the ones macOS writes, for the
-//! readers in [`crate::kextpolicy`] and [`crate::auxkc`]. Meant for a dev-only
+//! readers in [`kcheck::system::kextpolicy`] and [`kcheck::system::auxkc`]. Meant for a dev-only
 //! crate; nothing here is used at run time.
 //!
 //! The database schema is the 10.14 `.schema` dump cited in
-//! [`crate::kextpolicy`] (Ask Different, question 382216). The plist shape is
-//! the dictionary keyed by bundle id that [`crate::auxkc`] documents
+//! [`kcheck::system::kextpolicy`] (Ask Different, question 382216). The plist shape is
+//! the dictionary keyed by bundle id that [`kcheck::system::auxkc`] documents
 //! (PIKACHUIM/vGPU-macOS `tools/guest-patch-kcinstructions.py`;
 //! dortania/OpenCore-Legacy-Patcher `support.py`). Both are third-party
 //! observations, not Apple documentation.
@@ -17,7 +17,7 @@ use rusqlite::{Connection, params};
 use kcheck::system::auxkc::AuxKcEntry;
 
 /// The four `CREATE TABLE` statements of the KextPolicy database, byte for
-/// byte as `.schema` prints them on 10.14 (see [`crate::kextpolicy`]).
+/// byte as `.schema` prints them on 10.14 (see [`kcheck::system::kextpolicy`]).
 pub const KEXTPOLICY_SCHEMA: &str = "\
 CREATE TABLE kext_policy ( team_id TEXT, bundle_id TEXT, allowed BOOLEAN, developer_name TEXT, flags INTEGER, PRIMARY KEY (team_id, bundle_id) );
 CREATE TABLE kext_load_history_v3 ( path TEXT PRIMARY KEY, team_id TEXT, bundle_id TEXT, boot_uuid TEXT, created_at TEXT, last_seen TEXT, flags INTEGER , cdhash TEXT);
@@ -92,7 +92,7 @@ fn open_new(path: &Path) -> rusqlite::Result<Connection> {
 
 /// An XML `com.apple.kcgen.instructions.plist` listing `entries` under
 /// `kextsToBuild`, in the dictionary form keyed by bundle id that
-/// [`crate::auxkc`] documents. If any entry has no bundle id, the array form
+/// [`kcheck::system::auxkc`] documents. If any entry has no bundle id, the array form
 /// of [`auxkc_instructions_plist_array`] is written instead. A `None`
 /// `team_id` is written as `""`, as for ad-hoc signed kexts. A `None`
 /// `cd_hash` omits the key. With a duplicate bundle id, the later entry wins.

@@ -160,7 +160,7 @@ impl<'v> KernelWriter<'v> {
     }
 }
 
-/// An ordinary XML plist (header, DOCTYPE, <plist version="1.0">, tab indentation, decimal integers, no IDs) – the form in kernel collections.
+/// An ordinary XML plist (header, DOCTYPE, `<plist version="1.0">`, tab indentation, decimal integers, no IDs) – the form in kernel collections.
 pub fn serialize_plist(v: &Value) -> Vec<u8> {
     let mut out = String::from(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
