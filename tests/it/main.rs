@@ -16,6 +16,7 @@ mod fleet;
 mod golden;
 mod hostile;
 mod kmutil;
+mod layers;
 mod live;
 mod loaded;
 mod mdm;
