@@ -24,11 +24,16 @@
 //! `/Library/StagedExtensions` copy of each `/Library/Extensions` kext as
 //! its `_PrelinkBundlePath`, as kextcache does with SIP on. The bare
 //! kernel has the real layout ([`synth::prelinked_kernel_without_kexts`]).
+//!
+//! The Apple-silicon roots (`as-*`, see [`AppleSilicon`]) have arm64e
+//! kexts, `kernel.release.t8101` (and `kernel.release.t6000`) instead of
+//! `kernel`, no `BootKernelExtensions.kc`, and the boot collection as an
+//! IMG4 kernelcache in `System/Volumes/Preboot/<UUID>/boot/<96 hex>/`.
 
 use std::io;
 use std::path::Path;
 
-use crate::synth::{self, Arch, Comp, ExeArchs, SynthKernel, SynthKext, uuid_for};
+use crate::synth::{self, Arch, Comp, ExeArchs, Im4pComp, SynthKernel, SynthKext, uuid_for};
 use crate::xml::Value;
 
 /// Which volume a file is written to.
@@ -148,6 +153,16 @@ pub struct RootSpec {
     /// `_BootKCID` written into the auxiliary collection (11+): default
     /// the boot collection's KCID.
     pub aux_boot_kcid: Option<[u8; 16]>,
+    /// The system kernel collection (11+ Intel,
+    /// `/System/Library/KernelCollections/SystemKernelExtensions.kc`;
+    /// `None`: not there).
+    pub system_kc: Option<CacheSpec>,
+    /// `_PageableKCID` written into the auxiliary collection (11+ Intel):
+    /// default the system collection's KCID when there is one, else none.
+    pub aux_pageable_kcid: Option<[u8; 16]>,
+    /// An Apple-silicon root (`None`: Intel): the boot collection goes into
+    /// the Preboot volume, the kernel is `kernel.release.<soc>`.
+    pub apple_silicon: Option<AppleSilicon>,
     /// Write `/private/var/install/shove_kernels`.
     pub shove: bool,
     /// The KextPolicy database (`None`: not there).
@@ -155,6 +170,65 @@ pub struct RootSpec {
     /// Extra files: (on the data volume?, path, bytes).
     pub extra: Vec<(bool, &'static str, Vec<u8>)>,
 }
+
+/// What makes a root an Apple-silicon one (design.md, "Apple silicon
+/// (11+)"): `/System/Library/Kernels/kernel.release.<soc>` files (the one
+/// of [`AppleSilicon::soc`] is the root's kernel, bare and arm64e; a
+/// `kernel.release.t6000` for another SoC sits beside it, as on a
+/// universal system volume), no `BootKernelExtensions.kc`, and the boot
+/// collection ([`RootSpec::boot`], linked for arm64e) as an IMG4 kernelcache
+/// in the Preboot volume at `<root>/System/Volumes/Preboot`.
+#[derive(Clone, Debug)]
+pub struct AppleSilicon {
+    /// The SoC of the root's kernel, lower case (`t8101`); the kernel's
+    /// version string ends in `RELEASE_ARM64_<SOC>`.
+    pub soc: &'static str,
+    /// How the IM4P payload of the kernelcache is stored.
+    pub payload: Im4pComp,
+    /// The volume groups of the Preboot volume (`None`: no
+    /// `System/Volumes/Preboot` folder at all).
+    pub preboot: Option<Vec<VolumeGroup>>,
+}
+
+/// One `<Preboot>/<UUID>` volume-group folder.
+#[derive(Clone, Debug)]
+pub struct VolumeGroup {
+    /// The folder name, the volume group's UUID.
+    pub uuid: &'static str,
+    /// (`ProductVersion`, `ProductBuildVersion`) of the group's
+    /// `System/Library/CoreServices/SystemVersion.plist`.
+    pub system_version: (&'static str, &'static str),
+    /// The `boot/<96 hex>` folders and what their kernelcache is. Every
+    /// boot folder also holds a stand-in `usr/standalone/firmware/iBoot.img4`
+    /// (so it is never an empty folder, which git would drop).
+    pub boot_folders: Vec<(String, Kernelcache)>,
+    /// The folder name `boot/active` holds (`None`: no such file).
+    pub active: Option<String>,
+}
+
+/// The kernelcache of a Preboot boot folder.
+#[derive(Clone, Debug)]
+pub enum Kernelcache {
+    /// The root's boot collection ([`RootSpec::boot`]).
+    Boot,
+    /// An IMG4 whose IM4P payload is a boot collection cut short (a
+    /// damaged file kcheck must not read as the boot collection).
+    Corrupt,
+    /// No `kernelcache` file (the boot folder holds only the stand-in
+    /// firmware).
+    Missing,
+}
+
+/// A boot-folder name: 96 hex digits (a SHA-384), derived from `tag`.
+pub fn boot_hash(tag: &str) -> String {
+    (0..3).map(|i| kcheck::macho::format_uuid(&uuid_for(&format!("{tag}/{i}"))).replace('-', "")).collect()
+}
+
+/// The volume group of the Apple-silicon roots' system.
+pub const AS_GROUP: &str = "5B2A9C4E-1F3D-4A6B-8C7E-9D0F1A2B3C4D";
+/// Another volume group in the same Preboot volume (another macOS
+/// installed in the same container); sorts before [`AS_GROUP`].
+pub const AS_OTHER_GROUP: &str = "0E7F6D5C-4B3A-4291-8807-F6E5D4C3B2A1";
 
 /// Team id of the example vendor of FooNet (and most test kexts).
 pub const TEAM_FOO: &str = "ABCDE12345";
@@ -305,6 +379,31 @@ pub fn big_sur_late_kernel() -> SynthKernel {
     )
 }
 
+/// 26.1 (25B78), Intel. (The fixtures' version strings have the real
+/// shape; dates and xnu tags are stand-ins.)
+pub fn tahoe_intel_kernel() -> SynthKernel {
+    kernel(
+        "Darwin Kernel Version 25.1.0: Mon Oct 20 19:32:41 PDT 2025; root:xnu-12377.41.6~2/RELEASE_X86_64",
+        "kernel-25B78",
+    )
+}
+
+/// 26.1 (25B78), Apple silicon, the M1's SoC (T8101).
+pub fn tahoe_arm_kernel() -> SynthKernel {
+    kernel(
+        "Darwin Kernel Version 25.1.0: Mon Oct 20 19:34:05 PDT 2025; root:xnu-12377.41.6~2/RELEASE_ARM64_T8101",
+        "kernel-25B78-t8101",
+    )
+}
+
+/// 15.6 (24G84), Apple silicon, T8101.
+pub fn sequoia_arm_kernel() -> SynthKernel {
+    kernel(
+        "Darwin Kernel Version 24.6.0: Mon Jul 14 11:28:17 PDT 2025; root:xnu-11417.140.69~1/RELEASE_ARM64_T8101",
+        "kernel-24G84-t8101",
+    )
+}
+
 fn plk_spec(kexts: Vec<SynthKext>, tag: &str) -> Option<CacheSpec> {
     Some(CacheSpec::Kexts { kexts, kcid: uuid_for(tag) })
 }
@@ -338,6 +437,9 @@ fn mojave(name: &'static str) -> RootSpec {
         boot: plk_spec(disk.clone(), "boot"),
         staged: None,
         aux_boot_kcid: None,
+        system_kc: None,
+        aux_pageable_kcid: None,
+        apple_silicon: None,
         shove: false,
         policy: Some(approving(&disk)),
         extra: vec![],
@@ -362,6 +464,9 @@ fn catalina(name: &'static str) -> RootSpec {
         boot: plk_spec(disk.clone(), "boot"),
         staged: plk_spec(disk.clone(), "boot"),
         aux_boot_kcid: None,
+        system_kc: None,
+        aux_pageable_kcid: None,
+        apple_silicon: None,
         shove: false,
         policy: Some(approving(&disk)),
         extra: vec![],
@@ -400,10 +505,102 @@ fn big_sur(name: &'static str) -> RootSpec {
         boot: plk_spec(system_only(&disk), "boot-kc"),
         staged: plk_spec(library_only(&disk), "aux-kc"),
         aux_boot_kcid: None,
+        system_kc: None,
+        aux_pageable_kcid: None,
+        apple_silicon: None,
         shove: false,
         policy: Some(approving(&disk)),
         extra: vec![],
         disk,
+    }
+}
+
+/// [`big_sur`] with the exclude-list kext installed (and in the auxiliary
+/// collection with the other `/Library` kexts): the shape of `healthy-11`,
+/// where every check runs.
+fn big_sur_checked(name: &'static str) -> RootSpec {
+    let disk = plus(base_kexts(), [exclude_list_kext("11.7.10", EXCLUDE_RULES)]);
+    RootSpec { expect_not_checked: &[], staged: plk_spec(library_only(&disk), "aux-kc"), disk, ..big_sur(name) }
+}
+
+/// The `/System` kexts of `disk` split as Intel 11+ splits them: the boot
+/// collection gets the kexts required at `Root`, the system collection
+/// the rest.
+fn boot_and_system(disk: &[SynthKext]) -> (Vec<SynthKext>, Vec<SynthKext>) {
+    system_only(disk).into_iter().partition(|k| k.required.as_deref() == Some("Root"))
+}
+
+/// The kexts of the Apple-silicon roots, every executable arm64e: two
+/// Apple kexts (in the boot collection) and a signed third-party kext in
+/// `/Library/Extensions` (which belongs to the auxiliary collection).
+pub fn apple_silicon_kexts() -> Vec<SynthKext> {
+    let arm = ExeArchs::Arm64e;
+    vec![
+        small("com.apple.driver.AppleARMPlatform", "1.0.2", "/System/Library/Extensions/AppleARMPlatform.kext")
+            .required("Root")
+            .archs(arm),
+        small("com.apple.iokit.IOSurface", "372.5.2", "/System/Library/Extensions/IOSurface.kext").archs(arm),
+        vendor("com.example.driver.FooNet", "1.2.3", "FooNet").archs(arm),
+    ]
+}
+
+/// A healthy Apple-silicon root of `product_version` (`build`, `kernel`):
+/// [`apple_silicon_kexts`] and the exclude-list kext installed, approved
+/// in KextPolicy, the boot collection (raw IM4P payload) in the only boot
+/// folder of the only volume group of Preboot (no `boot/active` file).
+/// The auxiliary collection's file is not documented on Apple silicon, so
+/// its checks are not run (design.md).
+fn apple_silicon_on(
+    name: &'static str,
+    product_version: &'static str,
+    build: &'static str,
+    kernel: SynthKernel,
+) -> RootSpec {
+    let disk = plus(apple_silicon_kexts(), [exclude_list_kext(product_version, EXCLUDE_RULES)]);
+    let hash = boot_hash(&format!("{AS_GROUP}-{build}"));
+    RootSpec {
+        name,
+        expect: &[],
+        expect_verdict: Verdict::Healthy,
+        expect_not_checked: &["AX001, AX002, AX003"],
+        product_version,
+        build,
+        split: false,
+        kernel,
+        kernel_file: KernelFile::Linked,
+        boot: plk_spec(system_only(&disk), "as-boot-kc"),
+        staged: None,
+        aux_boot_kcid: None,
+        system_kc: None,
+        aux_pageable_kcid: None,
+        apple_silicon: Some(AppleSilicon {
+            soc: "t8101",
+            payload: Im4pComp::Raw,
+            preboot: Some(vec![VolumeGroup {
+                uuid: AS_GROUP,
+                system_version: (product_version, build),
+                boot_folders: vec![(hash, Kernelcache::Boot)],
+                active: None,
+            }]),
+        }),
+        shove: false,
+        policy: Some(approving(&disk)),
+        extra: vec![],
+        disk,
+    }
+}
+
+/// [`apple_silicon_on`] macOS 26.1 (25B78).
+fn apple_silicon(name: &'static str) -> RootSpec {
+    apple_silicon_on(name, "26.1", "25B78", tahoe_arm_kernel())
+}
+
+/// [`apple_silicon`] with these Preboot volume groups, the boot collection's
+/// IM4P payload stored as `payload`.
+fn apple_silicon_preboot(name: &'static str, payload: Im4pComp, groups: Vec<VolumeGroup>) -> RootSpec {
+    RootSpec {
+        apple_silicon: Some(AppleSilicon { soc: "t8101", payload, preboot: Some(groups) }),
+        ..apple_silicon(name)
     }
 }
 
@@ -428,15 +625,7 @@ pub fn roots() -> Vec<RootSpec> {
         // ---- healthy, one per era
         mojave("healthy-10.14"),
         catalina("healthy-10.15"),
-        {
-            let disk = plus(base_kexts(), [exclude_list_kext("11.7.10", EXCLUDE_RULES)]);
-            RootSpec {
-                expect_not_checked: &[],
-                staged: plk_spec(library_only(&disk), "aux-kc"),
-                disk,
-                ..big_sur("healthy-11")
-            }
-        },
+        big_sur_checked("healthy-11"),
         // ---- the README demo: 10.15.0, FooNet updated, the shutdown copy fails
         {
             let disk = with_version(cat.clone(), FOO, "1.3.0");
@@ -825,7 +1014,7 @@ pub fn roots() -> Vec<RootSpec> {
                 expect_verdict: Attention,
                 policy: Some(approving(&disk)),
                 disk,
-                extra: vec![staged_qux],
+                extra: vec![staged_qux.clone()],
                 ..big_sur("ax001-approved-awaiting-restart")
             }
         },
@@ -841,7 +1030,190 @@ pub fn roots() -> Vec<RootSpec> {
             aux_boot_kcid: Some(uuid_for("previous-boot-kc")),
             ..big_sur("ax003-aux-linked-to-old-boot")
         },
+        {
+            // Intel: the aux collection names the right boot collection
+            // (`_BootKCID`) but an old system collection (`_PageableKCID`).
+            let spec = big_sur_checked("ax003-pageable-id-mismatch");
+            let (boot, system) = boot_and_system(&spec.disk);
+            RootSpec {
+                expect: &[("AX003", E)],
+                expect_verdict: Broken,
+                boot: plk_spec(boot, "boot-kc"),
+                system_kc: plk_spec(system, "system-kc"),
+                aux_pageable_kcid: Some(uuid_for("previous-system-kc")),
+                ..spec
+            }
+        },
+        {
+            // A kext of /Library/Apple/System/Library/Extensions belongs to
+            // the auxiliary collection (design.md "11+ collections"), not to
+            // the sealed boot and system ones: missing from it, AX001.
+            let spec = big_sur_checked("ax001-library-apple-kext");
+            let updated = small(
+                "com.apple.driver.ExampleOutOfBandUpdate",
+                "1.0.4",
+                "/Library/Apple/System/Library/Extensions/ExampleOutOfBandUpdate.kext",
+            );
+            RootSpec {
+                expect: &[("AX001", W)],
+                expect_verdict: Attention,
+                disk: plus(spec.disk.clone(), [updated]),
+                ..spec
+            }
+        },
+        {
+            // Approved, not in the aux collection, but in the build list of
+            // the current one (kernelmanagerd rebuilt it): a restart loads it.
+            let spec = big_sur_checked("ax001-in-auxkc-build-list");
+            let disk = plus(spec.disk.clone(), [qux_audio.clone()]);
+            let entries: Vec<kcheck::system::auxkc::AuxKcEntry> = disk
+                .iter()
+                .filter(|k| k.bundle_path.starts_with("/Library/Extensions/"))
+                .map(|k| kcheck::system::auxkc::AuxKcEntry {
+                    bundle_path: k.bundle_path.clone(),
+                    team_id: k.team_id.clone(),
+                    cd_hash: k.team_id.as_ref().map(|_| cd_hash(&k.bundle_id)),
+                    bundle_id: Some(k.bundle_id.clone()),
+                })
+                .collect();
+            RootSpec {
+                expect: &[("AX001", W)],
+                expect_verdict: Attention,
+                policy: Some(approving(&disk)),
+                disk,
+                extra: vec![
+                    staged_qux.clone(),
+                    (true, kcheck::system::AUXKC_INSTRUCTIONS, crate::policy::auxkc_instructions_plist(&entries)),
+                ],
+                ..spec
+            }
+        },
+        {
+            // macOS 26 on Intel: a kernel-collections system like 11, with
+            // boot, system and auxiliary collections all linked together.
+            let disk = plus(base_kexts(), [exclude_list_kext("26.1", EXCLUDE_RULES)]);
+            let (boot, system) = boot_and_system(&disk);
+            RootSpec {
+                product_version: "26.1",
+                build: "25B78",
+                kernel: tahoe_intel_kernel(),
+                boot: plk_spec(boot, "boot-kc"),
+                system_kc: plk_spec(system, "system-kc"),
+                policy: Some(approving(&disk)),
+                disk,
+                ..big_sur_checked("era-26.1-intel")
+            }
+        },
+        // ---- Apple silicon: the boot collection in Preboot
+        apple_silicon("as-healthy-preboot"),
+        RootSpec {
+            expect_not_checked: &["KC001", "KN001", "KX001-KX004, KX006-KX009, AX001, AX002, AX003"],
+            apple_silicon: Some(AppleSilicon { soc: "t8101", payload: Im4pComp::Raw, preboot: None }),
+            ..apple_silicon("as-no-preboot")
+        },
+        {
+            let spec = apple_silicon("as-x86-only-kext");
+            let disk = plus(spec.disk.clone(), [vendor("com.example.driver.LegacyNIC", "2.1", "LegacyNIC")]);
+            RootSpec {
+                expect: &[("KX008", W)],
+                expect_verdict: Attention,
+                policy: Some(approving(&disk)),
+                disk,
+                ..spec
+            }
+        },
+        {
+            let spec = apple_silicon("as-arm64-plain-kext");
+            let plain = vendor("com.example.driver.PlainArm64", "1.0", "PlainArm64").archs(ExeArchs::Arm64);
+            let disk = plus(spec.disk.clone(), [plain]);
+            RootSpec {
+                expect: &[("KX008", W)],
+                expect_verdict: Attention,
+                policy: Some(approving(&disk)),
+                disk,
+                ..spec
+            }
+        },
+        {
+            // macOS 15.6: signed, arm64e, no KextPolicy row.
+            let spec = apple_silicon_on("as-kext-awaiting-approval", "15.6", "24G84", sequoia_arm_kernel());
+            let zap_arm = zap.clone().archs(ExeArchs::Arm64e).not_required();
+            RootSpec {
+                expect: &[("KX007", W)],
+                expect_verdict: Attention,
+                disk: plus(spec.disk.clone(), [zap_arm]),
+                ..spec
+            }
+        },
+        {
+            // Another macOS (15.6) in the same container: its volume group
+            // sorts first and its kernelcache is damaged; this root's build
+            // picks the right one. LZSS (`complzss`) payload.
+            let other = boot_hash(&format!("{AS_OTHER_GROUP}-24G84"));
+            let ours = boot_hash(&format!("{AS_GROUP}-25B78"));
+            apple_silicon_preboot(
+                "as-two-volume-groups",
+                Im4pComp::Lzss,
+                vec![
+                    VolumeGroup {
+                        uuid: AS_OTHER_GROUP,
+                        system_version: ("15.6", "24G84"),
+                        boot_folders: vec![(other, Kernelcache::Corrupt)],
+                        active: None,
+                    },
+                    VolumeGroup {
+                        uuid: AS_GROUP,
+                        system_version: ("26.1", "25B78"),
+                        boot_folders: vec![(ours, Kernelcache::Boot)],
+                        active: None,
+                    },
+                ],
+            )
+        },
+        {
+            // Two boot folders (an update staged a new one); `boot/active`
+            // names the one in use, which sorts second. LZFSE payload.
+            let stale = boot_hash("as-boot-active-stale");
+            let active = boot_hash("as-boot-active-current");
+            apple_silicon_preboot(
+                "as-boot-active",
+                Im4pComp::Lzfse,
+                vec![VolumeGroup {
+                    uuid: AS_GROUP,
+                    system_version: ("26.1", "25B78"),
+                    boot_folders: vec![(stale, Kernelcache::Corrupt), (active.clone(), Kernelcache::Boot)],
+                    active: Some(active),
+                }],
+            )
+        },
+        {
+            // The Preboot boot objects are found and hold no kernelcache:
+            // KC001 (design.md), not a Preboot that cannot be located.
+            let hash = boot_hash(&format!("{AS_GROUP}-25B78"));
+            RootSpec {
+                expect: &[("KC001", E)],
+                expect_verdict: Broken,
+                expect_not_checked: &["KN001", "KX001-KX004, KX006-KX009, AX001, AX002, AX003"],
+                ..apple_silicon_preboot(
+                    "as-preboot-without-kernelcache",
+                    Im4pComp::Raw,
+                    vec![VolumeGroup {
+                        uuid: AS_GROUP,
+                        system_version: ("26.1", "25B78"),
+                        boot_folders: vec![(hash, Kernelcache::Missing)],
+                        active: None,
+                    }],
+                )
+            }
+        },
     ]
+}
+
+/// A stand-in CDHash (40 hex digits) for a kext of the AuxKC build list.
+fn cd_hash(tag: &str) -> String {
+    let a = kcheck::macho::format_uuid(&uuid_for(tag)).replace('-', "").to_ascii_lowercase();
+    let b = kcheck::macho::format_uuid(&uuid_for(&format!("{tag}/cd"))).replace('-', "").to_ascii_lowercase();
+    format!("{a}{}", &b[..8])
 }
 
 /// The Info.plist of an installed kext (XML), with the overrides of
@@ -876,21 +1248,39 @@ pub fn info_plist(k: &SynthKext) -> Vec<u8> {
     crate::xml::serialize_plist(&Value::Dict(d))
 }
 
-fn system_version(spec: &RootSpec) -> Vec<u8> {
+fn system_version(product_version: &str, build: &str) -> Vec<u8> {
     let s = |x: &str| Value::String(x.to_string());
-    let name = if spec.product_version.starts_with("10.") { "Mac OS X" } else { "macOS" };
+    let name = if product_version.starts_with("10.") { "Mac OS X" } else { "macOS" };
     crate::xml::serialize_plist(&Value::Dict(vec![
-        ("ProductBuildVersion".into(), s(spec.build)),
+        ("ProductBuildVersion".into(), s(build)),
         ("ProductCopyright".into(), s("1983-2020 Apple Inc.")),
         ("ProductName".into(), s(name)),
-        ("ProductUserVisibleVersion".into(), s(spec.product_version)),
-        ("ProductVersion".into(), s(spec.product_version)),
+        ("ProductUserVisibleVersion".into(), s(product_version)),
+        ("ProductVersion".into(), s(product_version)),
     ]))
 }
 
-/// A bare kernel Mach-O (`/System/Library/Kernels/kernel`).
-fn bare_kernel(k: &SynthKernel) -> Vec<u8> {
-    synth::prelinked_kernel_without_kexts(k, Arch::X86_64)
+/// A bare kernel Mach-O (`/System/Library/Kernels/kernel`, or
+/// `kernel.release.<soc>` on Apple silicon).
+fn bare_kernel(k: &SynthKernel, arch: Arch) -> Vec<u8> {
+    synth::prelinked_kernel_without_kexts(k, arch)
+}
+
+/// The kernel of another SoC (T6000), as a universal system volume carries
+/// beside the root's own: same release, its own version suffix and UUID.
+fn other_soc_kernel(k: &SynthKernel) -> SynthKernel {
+    let version = match k.version.rsplit_once("RELEASE_ARM64_") {
+        Some((head, _)) => format!("{head}RELEASE_ARM64_T6000"),
+        None => k.version.clone(),
+    };
+    SynthKernel { uuid: uuid_for(&format!("{version}-t6000")), version, ..k.clone() }
+}
+
+/// A damaged Preboot kernelcache: an IMG4 whose raw IM4P payload is the
+/// first third of a boot collection.
+fn corrupt_kernelcache(kernel: &SynthKernel, kexts: &[SynthKext]) -> Vec<u8> {
+    let kc = synth::kernel_collection(Some(kernel), kexts, Arch::Arm64e, uuid_for("corrupt-kc"), None);
+    synth::img4_with_manifest(&synth::im4p(&kc[..kc.len() / 3], Im4pComp::Raw, "kernelcache"), "corrupt-kc")
 }
 
 /// Write one root below `dir` (as `dir/<name>`).
@@ -912,13 +1302,25 @@ pub fn write_root(dir: &Path, spec: &RootSpec) -> io::Result<()> {
     let vol_of = |path: &str| {
         if path.starts_with("/System/") { Vol::System } else { Vol::Data }
     };
-    write(Vol::System, kcheck::system::SYSTEM_VERSION, &system_version(spec))?;
+    write(Vol::System, kcheck::system::SYSTEM_VERSION, &system_version(spec.product_version, spec.build))?;
+    let arch = if spec.apple_silicon.is_some() { Arch::Arm64e } else { Arch::X86_64 };
     let kernel_file = match &spec.kernel_file {
-        KernelFile::Linked => bare_kernel(&spec.kernel),
-        KernelFile::Other(k) => bare_kernel(k),
+        KernelFile::Linked => bare_kernel(&spec.kernel, arch),
+        KernelFile::Other(k) => bare_kernel(k, arch),
         KernelFile::Bytes(b) => b.clone(),
     };
-    write(Vol::System, kcheck::system::KERNEL, &kernel_file)?;
+    match &spec.apple_silicon {
+        None => write(Vol::System, kcheck::system::KERNEL, &kernel_file)?,
+        Some(a) => {
+            let dir = kcheck::system::KERNELS_DIR;
+            write(Vol::System, &format!("{dir}/kernel.release.{}", a.soc), &kernel_file)?;
+            write(
+                Vol::System,
+                &format!("{dir}/kernel.release.t6000"),
+                &bare_kernel(&other_soc_kernel(&spec.kernel), arch),
+            )?;
+        }
+    }
     for k in &spec.disk {
         write(vol_of(&k.bundle_path), &format!("{}/Contents/Info.plist", k.bundle_path), &info_plist(k))?;
         if let Some(exe) = &k.executable {
@@ -950,18 +1352,27 @@ pub fn write_root(dir: &Path, spec: &RootSpec) -> io::Result<()> {
         Some(CacheSpec::Kexts { kcid, .. }) => *kcid,
         _ => [0; 16],
     };
+    let system_kcid = match &spec.system_kc {
+        Some(CacheSpec::Kexts { kcid, .. }) => Some(*kcid),
+        _ => None,
+    };
     let build = |c: &CacheSpec, role: &str| -> Vec<u8> {
         match c {
             CacheSpec::Bytes(b) => b.clone(),
             CacheSpec::Kexts { kexts, kcid } if kc_era && role == "boot" => {
-                synth::kernel_collection(Some(&spec.kernel), kexts, Arch::X86_64, *kcid, None)
+                synth::kernel_collection(Some(&spec.kernel), kexts, arch, *kcid, None)
             }
-            CacheSpec::Kexts { kexts, kcid } if kc_era => synth::kernel_collection(
+            // The system collection, linked against the boot collection.
+            CacheSpec::Kexts { kexts, kcid } if kc_era && role == "system" => {
+                synth::kernel_collection(None, kexts, arch, *kcid, Some(boot_kcid))
+            }
+            CacheSpec::Kexts { kexts, kcid } if kc_era => synth::kernel_collection_linked(
                 None,
                 kexts,
-                Arch::X86_64,
+                arch,
                 *kcid,
                 Some(spec.aux_boot_kcid.unwrap_or(boot_kcid)),
+                spec.aux_pageable_kcid.or(system_kcid),
             ),
             CacheSpec::Kexts { kexts, kcid } => {
                 let plk = synth::prelinked_kernel(&spec.kernel, &recorded(kexts), Arch::X86_64, *kcid);
@@ -969,9 +1380,56 @@ pub fn write_root(dir: &Path, spec: &RootSpec) -> io::Result<()> {
             }
         }
     };
-    if let Some(b) = &spec.boot {
-        let path = if kc_era { kcheck::system::BOOT_KC } else { kcheck::system::BOOT_PLK };
-        write(Vol::System, path, &build(b, "boot"))?;
+    match (&spec.boot, &spec.apple_silicon) {
+        (Some(b), None) => {
+            let path = if kc_era { kcheck::system::BOOT_KC } else { kcheck::system::BOOT_PLK };
+            write(Vol::System, path, &build(b, "boot"))?;
+        }
+        (b, Some(a)) => {
+            let kernelcache = b.as_ref().map(|b| match b {
+                CacheSpec::Bytes(bytes) => bytes.clone(),
+                kexts @ CacheSpec::Kexts { .. } => synth::img4_with_manifest(
+                    &synth::im4p(&build(kexts, "boot"), a.payload, "kernelcache"),
+                    &format!("{}-kernelcache", spec.name),
+                ),
+            });
+            let boot_kexts = match b {
+                Some(CacheSpec::Kexts { kexts, .. }) => kexts.as_slice(),
+                _ => &[],
+            };
+            for g in a.preboot.iter().flatten() {
+                let group = format!("{}/{}", kcheck::system::PREBOOT, g.uuid);
+                let (version, build) = g.system_version;
+                write(
+                    Vol::System,
+                    &format!("{group}{}", kcheck::system::SYSTEM_VERSION),
+                    &system_version(version, build),
+                )?;
+                for (hash, kc) in &g.boot_folders {
+                    let folder = format!("{group}/boot/{hash}");
+                    write(
+                        Vol::System,
+                        &format!("{folder}/usr/standalone/firmware/iBoot.img4"),
+                        b"stand-in for the personalised iBoot (kcheck does not read it)\n",
+                    )?;
+                    let path = format!("{folder}/{}", kcheck::system::PREBOOT_KERNELCACHE);
+                    match (kc, &kernelcache) {
+                        (Kernelcache::Boot, Some(bytes)) => write(Vol::System, &path, bytes)?,
+                        (Kernelcache::Corrupt, _) => {
+                            write(Vol::System, &path, &corrupt_kernelcache(&spec.kernel, boot_kexts))?
+                        }
+                        (Kernelcache::Missing, _) | (Kernelcache::Boot, None) => {}
+                    }
+                }
+                if let Some(active) = &g.active {
+                    write(Vol::System, &format!("{group}/boot/active"), active.as_bytes())?;
+                }
+            }
+        }
+        (None, None) => {}
+    }
+    if let Some(s) = &spec.system_kc {
+        write(Vol::System, kcheck::system::SYSTEM_KC, &build(s, "system"))?;
     }
     if let Some(s) = &spec.staged {
         let path = if kc_era { kcheck::system::AUX_KC } else { kcheck::system::STAGED_PLK };
@@ -1031,6 +1489,9 @@ pub fn write_scaled_root(dir: &Path, n: usize, code_size: usize) -> io::Result<(
         boot: Some(CacheSpec::Kexts { kexts: kexts.clone(), kcid: uuid_for("scaled-boot") }),
         staged: Some(CacheSpec::Kexts { kexts, kcid: uuid_for("scaled-staged") }),
         aux_boot_kcid: None,
+        system_kc: None,
+        aux_pageable_kcid: None,
+        apple_silicon: None,
         shove: true,
         policy: None,
         extra: vec![],
@@ -1094,6 +1555,25 @@ mod tests {
             assert_eq!(list.len(), 1);
             assert_eq!((list[0].0.as_str(), list[0].1.versions.as_str()), ("com.a", "LE 1.2.3"));
         }
+    }
+
+    #[test]
+    fn preboot_names_and_kernelcaches_have_the_real_shapes() {
+        let h = boot_hash("x");
+        assert_eq!(h.len(), 96);
+        assert!(h.bytes().all(|b| b.is_ascii_hexdigit()), "{h}");
+        assert_ne!(boot_hash("x"), boot_hash("y"));
+        for g in [AS_GROUP, AS_OTHER_GROUP] {
+            let parts: Vec<usize> = g.split('-').map(str::len).collect();
+            assert_eq!(parts, [8, 4, 4, 4, 12], "{g}");
+        }
+        // The IMG4 with a manifest reads as IMG4 > IM4P, the payload intact.
+        let file = synth::img4_with_manifest(&synth::im4p(b"payload bytes", Im4pComp::Raw, "kernelcache"), "t");
+        let im4p = kcheck::container::read_img4(&file).unwrap();
+        assert!(im4p.in_img4);
+        assert_eq!(im4p.fourcc, "krnl");
+        assert_eq!(&file[im4p.payload_offset..im4p.payload_offset + im4p.payload_len], b"payload bytes");
+        assert!(file.windows(4).any(|w| w == b"IM4M"));
     }
 
     #[test]

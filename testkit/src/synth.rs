@@ -607,6 +607,21 @@ pub fn kernel_collection(
     kcid: [u8; 16],
     boot_kcid: Option<[u8; 16]>,
 ) -> Vec<u8> {
+    kernel_collection_linked(kernel, kexts, arch, kcid, boot_kcid, None)
+}
+
+/// [`kernel_collection`], and with `pageable_kcid` an Intel auxiliary
+/// collection's `_PageableKCID` (the `_PrelinkKCID` of the system
+/// collection it was linked against; xnu `OSKext.cpp`
+/// `validateKCFileSetUUID`), written after `_BootKCID`.
+pub fn kernel_collection_linked(
+    kernel: Option<&SynthKernel>,
+    kexts: &[SynthKext],
+    arch: Arch,
+    kcid: [u8; 16],
+    boot_kcid: Option<[u8; 16]>,
+    pageable_kcid: Option<[u8; 16]>,
+) -> Vec<u8> {
     let base_vm: u64 = 0xffff_fe00_0700_0000;
     let mut all: Vec<SynthKext> = Vec::new();
     if let Some(k) = kernel {
@@ -656,6 +671,9 @@ pub fn kernel_collection(
     ];
     if let Some(b) = boot_kcid {
         top.push(("_BootKCID".to_string(), Value::Data(b.to_vec())));
+    }
+    if let Some(p) = pageable_kcid {
+        top.push(("_PageableKCID".to_string(), Value::Data(p.to_vec())));
     }
     let xml = crate::xml::serialize_plist(&Value::Dict(top));
     let info_off = pos;
@@ -788,6 +806,8 @@ fn der_int(x: u64) -> Vec<u8> {
 /// IM4P payload compression.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Im4pComp {
+    /// No compression: the payload is the image itself.
+    Raw,
     /// `comp`/`lzss` header + LZSS stream (`complzss`).
     Lzss,
     /// LZFSE stream, with the compression info sequence.
@@ -800,6 +820,7 @@ pub fn im4p(image: &[u8], kind: Im4pComp, description: &str) -> Vec<u8> {
     body.extend(der(0x16, b"krnl"));
     body.extend(der(0x16, description.as_bytes()));
     match kind {
+        Im4pComp::Raw => body.extend(der(0x04, image)),
         Im4pComp::Lzss => body.extend(der(0x04, &comp(Comp::Lzss, image))),
         Im4pComp::Lzfse => {
             body.extend(der(0x04, &crate::encode::lzfse_encode(image)));
@@ -815,6 +836,25 @@ pub fn im4p(image: &[u8], kind: Im4pComp, description: &str) -> Vec<u8> {
 pub fn img4(im4p: &[u8]) -> Vec<u8> {
     let mut body = der(0x16, b"IMG4");
     body.extend_from_slice(im4p);
+    der(0x30, &body)
+}
+
+/// An IMG4 holding `im4p` and, as on a personalised Preboot kernelcache,
+/// an IM4M manifest in the context-specific `[0]` element: `SEQUENCE {
+/// "IM4M", INTEGER 0, SET { <body> }, OCTET STRING <signature>, SEQUENCE {
+/// <certificates> } }`. Nothing in it is a real signature: `seed` fills
+/// the body and signature with stand-in bytes.
+pub fn img4_with_manifest(im4p: &[u8], seed: &str) -> Vec<u8> {
+    let mut rng = Rng::new(u64::from_le_bytes(uuid_for(seed)[..8].try_into().unwrap_or([7; 8])));
+    let mut filler = |n: usize| (0..n).map(|_| rng.next_u64() as u8).collect::<Vec<u8>>();
+    let mut manifest = der(0x16, b"IM4M");
+    manifest.extend(der_int(0));
+    manifest.extend(der(0x31, &der(0x04, &filler(0x40))));
+    manifest.extend(der(0x04, &filler(0x100)));
+    manifest.extend(der(0x30, &der(0x04, &filler(0x80))));
+    let mut body = der(0x16, b"IMG4");
+    body.extend_from_slice(im4p);
+    body.extend(der(0xa0, &der(0x30, &manifest)));
     der(0x30, &body)
 }
 

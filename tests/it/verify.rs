@@ -154,6 +154,20 @@ mod root {
         ax001_approved_awaiting_restart: "ax001-approved-awaiting-restart";
         ax002_aux_version_differs: "ax002-aux-version-differs";
         ax003_aux_linked_to_old_boot: "ax003-aux-linked-to-old-boot";
+        ax003_pageable_id_mismatch: "ax003-pageable-id-mismatch";
+        ax001_library_apple_kext: "ax001-library-apple-kext";
+        ax001_in_auxkc_build_list: "ax001-in-auxkc-build-list";
+        era_26_1_intel: "era-26.1-intel";
+        as_healthy_preboot: "as-healthy-preboot";
+        #[ignore = "see DISAGREEMENTS.md"]
+        as_no_preboot: "as-no-preboot";
+        as_x86_only_kext: "as-x86-only-kext";
+        as_arm64_plain_kext: "as-arm64-plain-kext";
+        as_kext_awaiting_approval: "as-kext-awaiting-approval";
+        as_two_volume_groups: "as-two-volume-groups";
+        as_boot_active: "as-boot-active";
+        #[ignore = "see DISAGREEMENTS.md"]
+        as_preboot_without_kernelcache: "as-preboot-without-kernelcache";
     }
 }
 
@@ -531,4 +545,185 @@ fn ax001_remedy_for_an_approved_kext_is_a_restart() {
     let f = r.findings.iter().find(|f| f.code == "AX001").expect("AX001");
     assert!(f.remedy.to_lowercase().contains("restart"), "{}", f.remedy);
     assert!(!f.remedy.to_lowercase().contains("approve the kext"), "already approved: {}", f.remedy);
+}
+
+fn verify_root(name: &str, preboot: Option<PathBuf>) -> kcheck::check::VerifyReport {
+    verify(&VerifyOptions { root: roots_dir().join(name), data_root: None, sip: Sip::Unknown, preboot })
+        .unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+/// The Apple-silicon roots are recognised as such (`kernel.release.t8101`,
+/// no `BootKernelExtensions.kc`), their boot collection is the IMG4
+/// kernelcache of the Preboot boot folder (raw, LZSS and LZFSE IM4P
+/// payloads), and the kernel it is compared with is `kernel.release.t8101`
+/// (the SoC its version string names), not the `kernel.release.t6000`
+/// beside it.
+#[test]
+fn apple_silicon_roots_read_the_preboot_kernelcache() {
+    use kcheck::facts::Role;
+    use kcheck::system::Platform;
+    for (name, payload) in [
+        ("as-healthy-preboot", None),
+        ("as-x86-only-kext", None),
+        ("as-arm64-plain-kext", None),
+        ("as-kext-awaiting-approval", None),
+        ("as-two-volume-groups", Some("comp/lzss")),
+        ("as-boot-active", Some("lzfse")),
+    ] {
+        let r = verify_root(name, None);
+        assert_eq!(r.facts.system.era.as_str(), "kernel-collections", "{name}");
+        assert_eq!(r.facts.system.platform, Platform::AppleSilicon, "{name}");
+        let boot = r.facts.cache(Role::Boot).unwrap_or_else(|| panic!("{name}: no boot slot"));
+        assert!(boot.mac_path.starts_with("/System/Volumes/Preboot/"), "{name}: {}", boot.mac_path);
+        assert!(boot.mac_path.ends_with("/System/Library/Caches/com.apple.kernelcaches/kernelcache"), "{name}");
+        let info = boot.state.info().unwrap_or_else(|| panic!("{name}: {:?}", boot.state));
+        let mut want = vec!["img4", "im4p[krnl]"];
+        want.extend(payload);
+        want.push("mach-o/fileset");
+        assert_eq!(info.layers, want, "{name}");
+        assert_eq!(info.arch, "arm64e", "{name}");
+        assert!(info.kernel.version.as_deref().is_some_and(|v| v.ends_with("RELEASE_ARM64_T8101")), "{name}");
+        assert_eq!(r.facts.kernel_path, "/System/Library/Kernels/kernel.release.t8101", "{name}");
+        assert!(r.facts.kernel.info().is_some(), "{name}: {:?}", r.facts.kernel);
+        // No system or auxiliary collection is looked for on Apple silicon.
+        assert_eq!(r.facts.caches.len(), 1, "{name}: {:?}", r.facts.caches);
+    }
+    // Without Preboot it is still recognised as Apple silicon.
+    let r = verify_root("as-no-preboot", None);
+    assert_eq!(r.facts.system.platform, Platform::AppleSilicon);
+}
+
+/// The HEALTHY verdicts of `as-two-volume-groups` and `as-boot-active`
+/// mean the right volume group and boot folder were used: the other one's
+/// kernelcache is damaged, and reading it is KC001.
+#[test]
+fn apple_silicon_the_group_and_folder_not_chosen_are_damaged() {
+    let preboot = |root: &str, group: &str| roots_dir().join(root).join("System/Volumes/Preboot").join(group);
+    let codes_with = |root: &str, dir: PathBuf| {
+        let r = verify_root(root, Some(dir));
+        let mut c: Vec<&str> = r.findings.iter().map(|f| f.code.as_str()).collect();
+        c.sort_unstable();
+        c.dedup();
+        (c, r.verdict)
+    };
+    let other = preboot("as-two-volume-groups", roots::AS_OTHER_GROUP);
+    assert_eq!(codes_with("as-two-volume-groups", other), (vec!["KC001"], Verdict::Broken));
+    let stale = preboot("as-boot-active", roots::AS_GROUP).join("boot").join(roots::boot_hash("as-boot-active-stale"));
+    assert!(stale.is_dir(), "{}", stale.display());
+    assert_eq!(codes_with("as-boot-active", stale), (vec!["KC001"], Verdict::Broken));
+    // And `boot/active` sorts after the stale folder, so "the first folder"
+    // would be the wrong one.
+    let active = roots::boot_hash("as-boot-active-current");
+    assert!(roots::boot_hash("as-boot-active-stale") < active);
+    assert!(roots::AS_OTHER_GROUP < roots::AS_GROUP);
+}
+
+/// design.md KX008: on Apple silicon a kext needs an arm64e slice; an
+/// x86_64-only or plain-arm64 executable is KX008 with reason `arch`.
+#[test]
+fn apple_silicon_kx008_reason_is_arch() {
+    for (name, id) in
+        [("as-x86-only-kext", "com.example.driver.LegacyNIC"), ("as-arm64-plain-kext", "com.example.driver.PlainArm64")]
+    {
+        let r = verify_root(name, None);
+        let f = r.findings.iter().find(|f| f.code == "KX008").unwrap_or_else(|| panic!("{name}: no KX008"));
+        assert_eq!(f.subject, id, "{name}");
+        assert_eq!(f.evidence.get("reason").and_then(Value::as_str), Some("arch"), "{name}: {:?}", f.evidence);
+        assert!(!f.remedy.to_lowercase().contains("rebuild the"), "{name}: {}", f.remedy);
+    }
+}
+
+/// design.md KX007: on Apple silicon approval means nothing until the Mac
+/// runs Reduced Security with user management of kexts allowed, so the
+/// remedy starts there (Startup Security Utility in recoveryOS). kcheck
+/// cannot tell from an offline root whether the Mac already runs Reduced
+/// Security (the boot policy lives in the Secure Enclave / LocalPolicy, not
+/// on the volume), so the remedy always names the step.
+#[test]
+fn apple_silicon_kx007_remedy_names_reduced_security() {
+    let r = verify_root("as-kext-awaiting-approval", None);
+    let f = r.findings.iter().find(|f| f.code == "KX007").expect("KX007");
+    assert_eq!(f.subject, "com.example.driver.ZapFilter");
+    assert!(f.remedy.contains("Reduced Security"), "{}", f.remedy);
+    assert!(f.remedy.contains("Startup Security Utility"), "{}", f.remedy);
+    assert!(f.remedy.contains("Privacy & Security"), "macOS 15: System Settings: {}", f.remedy);
+}
+
+/// design.md AX001: an approved kext listed in the current AuxKC build list
+/// (`com.apple.kcgen.instructions.plist`) is waiting for a restart.
+#[test]
+fn ax001_in_the_auxkc_build_list_is_approved_pending_restart() {
+    let r = verify_root("ax001-in-auxkc-build-list", None);
+    let f = r.findings.iter().find(|f| f.code == "AX001").expect("AX001");
+    assert_eq!(f.subject, "com.example.driver.QuxAudio");
+    assert_eq!(
+        f.evidence.get("approval").and_then(Value::as_str),
+        Some("approved-pending-restart"),
+        "{:?}",
+        f.evidence
+    );
+    assert_eq!(f.evidence.get("in_current_auxkc_build_list"), Some(&Value::Bool(true)), "{:?}", f.evidence);
+    assert!(f.remedy.to_lowercase().contains("restart"), "{}", f.remedy);
+    assert!(!f.remedy.to_lowercase().contains("approve the kext"), "already approved: {}", f.remedy);
+    // The kext of /Library/Apple/System/Library/Extensions is compared with
+    // the auxiliary collection (AX001), not the sealed ones (KX001/KX006).
+    let r = verify_root("ax001-library-apple-kext", None);
+    let f = r.findings.iter().find(|f| f.code == "AX001").expect("AX001");
+    assert_eq!(f.subject, "com.apple.driver.ExampleOutOfBandUpdate");
+    assert!(f.message.contains("auxiliary"), "{}", f.message);
+}
+
+/// design.md AX003 (Intel): the aux collection's `_PageableKCID` must be the
+/// system collection's `_PrelinkKCID`; here its `_BootKCID` is right.
+#[test]
+fn ax003_pageable_id_mismatch_names_the_system_collection() {
+    let r = verify_root("ax003-pageable-id-mismatch", None);
+    let f = r.findings.iter().find(|f| f.code == "AX003").expect("AX003");
+    let ev = |k: &str| f.evidence.get(k).and_then(Value::as_str).map(str::to_string);
+    assert_eq!(ev("aux_boot_kc_id"), ev("boot_kc_id"), "{:?}", f.evidence);
+    assert!(ev("aux_pageable_kc_id").is_some() && ev("system_kc_id").is_some(), "{:?}", f.evidence);
+    assert_ne!(ev("aux_pageable_kc_id"), ev("system_kc_id"), "{:?}", f.evidence);
+    // The same shape with matching ids (era-26.1-intel) has no AX003.
+    assert!(verify_root("era-26.1-intel", None).findings.is_empty());
+}
+
+/// design.md Eras: 26.x (here 26.1 on Intel) is `kernel-collections`, with
+/// its boot, system and auxiliary collections read.
+#[test]
+fn macos_26_on_intel_is_the_kernel_collections_era() {
+    use kcheck::facts::Role;
+    let r = verify_root("era-26.1-intel", None);
+    assert_eq!(r.facts.system.product_version, "26.1");
+    assert_eq!(r.facts.system.version, (26, 1, 0));
+    assert_eq!(r.facts.system.era.as_str(), "kernel-collections");
+    assert_eq!(r.facts.system.platform, kcheck::system::Platform::Intel);
+    for role in [Role::Boot, Role::System, Role::Auxiliary] {
+        let slot = r.facts.cache(role).unwrap_or_else(|| panic!("no {role} slot"));
+        assert!(slot.state.info().is_some(), "{role}: {:?}", slot.state);
+    }
+    assert_eq!(r.facts.kernel_path, "/System/Library/Kernels/kernel");
+    assert_eq!(r.verdict, Verdict::Healthy);
+}
+
+/// design.md "Apple silicon (11+)": the kernel of an Apple-silicon root is
+/// `kernel.release.<soc>`; the report names the file KN001 compared with.
+#[test]
+#[ignore = "see DISAGREEMENTS.md"]
+fn apple_silicon_report_names_the_soc_kernel() {
+    let out = Command::cargo_bin("kcheck")
+        .unwrap()
+        .args(["verify", "--json", "--root"])
+        .arg(roots_dir().join("as-healthy-preboot"))
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["system"]["kernel"]["path"], "/System/Library/Kernels/kernel.release.t8101", "{}", v["system"]);
+    let out = Command::cargo_bin("kcheck")
+        .unwrap()
+        .args(["verify", "--root"])
+        .arg(roots_dir().join("as-healthy-preboot"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("kernel    /System/Library/Kernels/kernel.release.t8101\n"), "{text}");
 }
