@@ -145,6 +145,14 @@ pub fn check(f: &Facts) -> Outcome {
     aux_link(f, &Remedies { sys }, &mut o);
     kernel(f, &Remedies { sys }, &mut o);
 
+    // Apple silicon: the auxiliary collection lives in Preboot under a name
+    // Apple does not document (kmutil(8)); kcheck does not guess one.
+    if sys.era == Era::KernelCollections && sys.platform == system::Platform::AppleSilicon {
+        o.not_checked.push(NotChecked::new(
+            "AX001, AX002, AX003",
+            "on Apple silicon the auxiliary kernel collection's file in Preboot is not documented; kcheck does not guess it (the kexts' own problems, KX007 and KX008, are still checked)",
+        ));
+    }
     let boot = f.cache(Role::Boot).and_then(|s| s.state.info());
     let Some(b) = boot else {
         for bad in &f.installed.bad {
@@ -154,7 +162,13 @@ pub fn check(f: &Facts) -> Outcome {
             Some(CacheState::Unlocated(why)) => format!("the boot kernel collection was not located: {why}"),
             _ => "no readable boot kernel cache to compare the installed kexts with".to_string(),
         };
-        o.not_checked.push(NotChecked::new("KX001-KX004, KX006-KX009, AX001, AX002", why));
+        // (On Apple silicon AX001-AX003 are listed once, above.)
+        let checks = if sys.platform == system::Platform::AppleSilicon {
+            "KX001-KX004, KX006-KX009"
+        } else {
+            "KX001-KX004, KX006-KX009, AX001, AX002"
+        };
+        o.not_checked.push(NotChecked::new(checks, why));
         return o;
     };
     let exclude = exclude_list(f, &mut o);
@@ -350,6 +364,12 @@ fn aux_link(f: &Facts, r: &Remedies<'_>, o: &mut Outcome) {
 /// KN001 / KN003: the cache against the kernel on disk.
 fn kernel(f: &Facts, r: &Remedies<'_>, o: &mut Outcome) {
     let boot = f.cache(Role::Boot).and_then(|s| s.state.info());
+    if boot.is_none() && matches!(f.kernel, CacheState::Missing | CacheState::Unlocated(_)) {
+        // Without a boot cache there is nothing to compare (and on Apple
+        // silicon no way to know which kernel.release.<soc> it needs).
+        o.not_checked.push(NotChecked::new("KN001", "no readable boot kernel cache to compare the kernel with"));
+        return;
+    }
     let k = match &f.kernel {
         CacheState::Missing | CacheState::Unlocated(_) => {
             o.not_checked.push(NotChecked::new("KN001", format!("{} not found", f.kernel_path)));
@@ -359,7 +379,7 @@ fn kernel(f: &Facts, r: &Remedies<'_>, o: &mut Outcome) {
             o.findings.push(
                 Finding::new(
                     Code::KN003,
-                    system::KERNEL,
+                    f.kernel_path.clone(),
                     format!("The kernel file cannot be read, so kcheck could not check that the boot cache was linked against it: {why}"),
                 )
                 .with("error", why.clone())
@@ -373,11 +393,11 @@ fn kernel(f: &Facts, r: &Remedies<'_>, o: &mut Outcome) {
     let Some(kv) = &k.kernel.version else {
         let why = "no kernel version string in it";
         o.findings.push(
-            Finding::new(Code::KN003, system::KERNEL, format!("The kernel file was read but has {why}, so kcheck could not check that the boot cache was linked against it."))
+            Finding::new(Code::KN003, f.kernel_path.clone(), format!("The kernel file was read but has {why}, so kcheck could not check that the boot cache was linked against it."))
                 .with("error", why)
                 .remedy("If the file is damaged, reinstall macOS."),
         );
-        o.not_checked.push(NotChecked::new("KN001", format!("{}: {why}", system::KERNEL)));
+        o.not_checked.push(NotChecked::new("KN001", format!("{}: {why}", f.kernel_path)));
         return;
     };
     let Some(b) = boot else {
@@ -596,12 +616,6 @@ fn installed(ctx: &Ctx<'_>, b: &CacheInfo, o: &mut Outcome) {
     // Apple silicon: the auxiliary collection lives in Preboot under a name
     // Apple does not document (kmutil(8)); kcheck does not guess one.
     let aux_unknown = sys.era == Era::KernelCollections && sys.platform == system::Platform::AppleSilicon;
-    if aux_unknown {
-        o.not_checked.push(NotChecked::new(
-            "AX001, AX002, AX003",
-            "on Apple silicon the auxiliary kernel collection's file in Preboot is not documented; kcheck does not guess it (the kexts' own problems, KX007 and KX008, are still checked)",
-        ));
-    }
     let staged_ext: HashSet<&str> = f.staged_extensions.kexts.iter().map(|k| k.bundle_id.as_str()).collect();
 
     // Group by bundle id; pick Apple's winner (highest valid version, then

@@ -431,7 +431,7 @@ pub fn verify_json(r: &crate::check::VerifyReport) -> Value {
             "era": s.era.as_str(),
             "sip": f.sip.as_str(),
             "sip_assumed": if f.sip.assumed_on() { "enabled" } else { "disabled" },
-            "kernel": f.kernel.info().map(|k| json!({"path": crate::system::KERNEL, "version": k.kernel.version, "uuid": k.kernel.uuid})),
+            "kernel": f.kernel.info().map(|k| json!({"path": f.kernel_path, "version": k.kernel.version, "uuid": k.kernel.uuid})),
         },
         "caches": f.caches.iter().map(cache_json).collect::<Vec<_>>(),
         "installed": {
@@ -572,7 +572,7 @@ pub fn verify(
         write!(out, "{}", wrap(&line, 80, "            "))?;
     }
     if let Some(k) = f.kernel.info() {
-        writeln!(out, "  {:<9} {}", "kernel", crate::system::KERNEL)?;
+        writeln!(out, "  {:<9} {}", "kernel", f.kernel_path)?;
         write!(out, "{}", wrap(&dash(&k.kernel.version), 80, "            "))?;
     }
     if let Some(l) = &r.live {

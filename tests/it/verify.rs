@@ -159,14 +159,12 @@ mod root {
         ax001_in_auxkc_build_list: "ax001-in-auxkc-build-list";
         era_26_1_intel: "era-26.1-intel";
         as_healthy_preboot: "as-healthy-preboot";
-        #[ignore = "see DISAGREEMENTS.md"]
         as_no_preboot: "as-no-preboot";
         as_x86_only_kext: "as-x86-only-kext";
         as_arm64_plain_kext: "as-arm64-plain-kext";
         as_kext_awaiting_approval: "as-kext-awaiting-approval";
         as_two_volume_groups: "as-two-volume-groups";
         as_boot_active: "as-boot-active";
-        #[ignore = "see DISAGREEMENTS.md"]
         as_preboot_without_kernelcache: "as-preboot-without-kernelcache";
     }
 }
@@ -708,7 +706,6 @@ fn macos_26_on_intel_is_the_kernel_collections_era() {
 /// design.md "Apple silicon (11+)": the kernel of an Apple-silicon root is
 /// `kernel.release.<soc>`; the report names the file KN001 compared with.
 #[test]
-#[ignore = "see DISAGREEMENTS.md"]
 fn apple_silicon_report_names_the_soc_kernel() {
     let out = Command::cargo_bin("kcheck")
         .unwrap()
