@@ -15,15 +15,20 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport, Error> {
 pub fn verify_with(opts: &VerifyOptions, probe: Option<&dyn crate::facts::live::Probe>) -> Result<VerifyReport, Error> {
     // Live on macOS 13+, the kernel names the boot objects it booted from
     // (xnu `kern.bootobjectspath`: `<UUID>/boot/<hash>` below Preboot).
+    // On 11-12 `kern.apfsprebootuuid` names the volume group's folder.
     let mut opts = opts.clone();
     if let Some(p) = probe
         && opts.preboot.is_none()
         && opts.root == std::path::Path::new("/")
-        && let Ok(objects) = p.sysctl("kern.bootobjectspath")
     {
-        let objects = objects.trim().trim_start_matches('/');
-        if !objects.is_empty() && !objects.contains("..") {
-            opts.preboot = Some(std::path::Path::new(crate::system::PREBOOT).join(objects));
+        let safe = |v: String| {
+            let v = v.trim().trim_start_matches('/').to_string();
+            (!v.is_empty() && !v.contains("..") && !v.contains('\0')).then_some(v)
+        };
+        let objects = p.sysctl("kern.bootobjectspath").ok().and_then(safe);
+        let group = p.sysctl("kern.apfsprebootuuid").ok().and_then(safe);
+        if let Some(rel) = objects.or(group) {
+            opts.preboot = Some(std::path::Path::new(crate::system::PREBOOT).join(rel));
         }
     }
     let opts = &opts;

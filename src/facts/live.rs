@@ -127,6 +127,9 @@ pub struct LiveFacts {
     pub kernelcache_uuid: Option<String>,
     /// `kern.auxiliaryfilesetuuid` (11+).
     pub aux_uuid: Option<String>,
+    /// `hw.optional.arm64` (present only in arm64 kernels: an Apple-silicon
+    /// Mac, even under Rosetta).
+    pub arm64: Option<bool>,
     /// `kern.boottime`, seconds since the epoch.
     pub boottime: Option<i64>,
     /// `csrutil status`.
@@ -164,6 +167,11 @@ pub fn gather(probe: &dyn Probe, facts: &crate::facts::Facts) -> LiveFacts {
     live.boottime = get("kern.boottime").as_deref().and_then(parse_boottime);
     if facts.system.era == crate::system::Era::KernelCollections {
         live.aux_uuid = get("kern.auxiliaryfilesetuuid").map(|u| u.to_ascii_uppercase());
+        live.arm64 = match probe.sysctl("hw.optional.arm64") {
+            Ok(v) => Some(v.trim() == "1"),
+            // Intel kernels have no such sysctl.
+            Err(_) => Some(false),
+        };
     }
     match probe.run("/usr/bin/csrutil", &["status"]) {
         Ok(s) => live.sip = parse_csrutil(&s),

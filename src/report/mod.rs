@@ -406,6 +406,7 @@ fn live_json(l: &crate::facts::live::LiveFacts) -> Value {
         "kern_version": l.kern_version,
         "kernelcache_uuid": l.kernelcache_uuid,
         "auxiliary_fileset_uuid": l.aux_uuid,
+        "arm64": l.arm64,
         "boot_time": l.boottime,
         "sip": l.sip.map(|s| s.as_str()),
         "shove_kernels_mtime": l.shove_mtime,

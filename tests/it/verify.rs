@@ -724,3 +724,24 @@ fn apple_silicon_report_names_the_soc_kernel() {
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("kernel    /System/Library/Kernels/kernel.release.t8101\n"), "{text}");
 }
+
+/// `SystemVersionCompat.plist` (macOS 11+ shows old tools "10.16" there)
+/// is never read: the release comes from `SystemVersion.plist`.
+#[test]
+fn system_version_compat_decoy_is_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    crate::common::copy_tree(&roots_dir().join("healthy-11"), dir.path());
+    let compat = dir.path().join("System/Library/CoreServices/SystemVersionCompat.plist");
+    std::fs::write(
+        &compat,
+        "<?xml version=\"1.0\"?><plist version=\"1.0\"><dict><key>ProductVersion</key><string>10.16</string>\
+         <key>ProductBuildVersion</key><string>20G95</string></dict></plist>",
+    )
+    .unwrap();
+    let r =
+        verify(&VerifyOptions { root: dir.path().to_path_buf(), data_root: None, sip: Sip::Unknown, preboot: None })
+            .unwrap();
+    assert_ne!(r.facts.system.product_version, "10.16");
+    assert_eq!(r.facts.system.era.as_str(), "kernel-collections");
+    assert_eq!(r.verdict, Verdict::Healthy, "{:?}", r.findings);
+}
