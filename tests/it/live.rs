@@ -271,3 +271,27 @@ fn loaded_command_against_a_root() {
         Command::cargo_bin("kcheck").unwrap().arg("loaded").arg(&f).assert().code(0);
     }
 }
+
+/// ST006 is graded by release (design.md): an error on 10.15.0 with SIP on
+/// (the copy is known to fail), a warning on 10.15.1+ where a panic, a
+/// power loss or a forced shutdown also skips the script; there the remedy
+/// is a normal restart, not Recovery.
+#[test]
+fn st006_is_graded_by_release() {
+    use kcheck::check::finding::Severity;
+    let (_keep, root, probe) = live_scenario(4_102_444_800, "00000000-1111-2222-3333-444444444444");
+    let opts = VerifyOptions { root: root.clone(), data_root: None, sip: Sip::Unknown, preboot: None };
+    let r = verify_with(&opts, Some(&RecordedProbe::new(probe.path()))).unwrap();
+    let st006 = r.findings.iter().find(|f| f.code == "ST006").unwrap();
+    assert_eq!(st006.severity, Severity::Error);
+    assert!(st006.remedy.contains("kextcache -i"), "{}", st006.remedy);
+    // The same Mac on 10.15.7.
+    let sv = root.join("System/Library/CoreServices/SystemVersion.plist");
+    let text = std::fs::read_to_string(&sv).unwrap().replace(">10.15<", ">10.15.7<").replace(">19A583<", ">19H15<");
+    std::fs::write(&sv, text).unwrap();
+    let r = verify_with(&opts, Some(&RecordedProbe::new(probe.path()))).unwrap();
+    let st006 = r.findings.iter().find(|f| f.code == "ST006").unwrap();
+    assert_eq!(st006.severity, Severity::Warning);
+    assert!(st006.remedy.starts_with("Restart normally"), "{}", st006.remedy);
+    assert!(!r.findings.iter().any(|f| f.code == "ST003"), "{:?}", r.findings);
+}
