@@ -443,7 +443,7 @@ fn uuid_at_address(
         .ok_or_else(|| {
             let text = segments.iter().find(|s| s.name == "__PRELINK_TEXT");
             let range = text
-                .map(|s| format!("__PRELINK_TEXT is {:#x}..{:#x}", s.vmaddr, s.vmaddr + s.filesize))
+                .map(|s| format!("__PRELINK_TEXT is {:#x}..{:#x}", s.vmaddr, s.vmaddr.saturating_add(s.filesize)))
                 .unwrap_or_else(|| "there is no __PRELINK_TEXT".into());
             FormatError::new(
                 layer,
@@ -454,7 +454,8 @@ fn uuid_at_address(
     // The image up to the end of that segment, so the kext's header must
     // lie inside it; offsets stay relative to the image.
     let upto = Bytes::new(image, layer).slice_at(0, seg.fileoff.saturating_add(seg.filesize), "segment")?;
-    let off = (seg.fileoff + (addr - seg.vmaddr)) as usize;
+    // `upto` holds fileoff + filesize bytes, and addr - vmaddr < filesize.
+    let off = seg.fileoff.saturating_add(addr - seg.vmaddr) as usize;
     let kext = MachView::parse(upto, off, layer)?;
     Ok(kext.uuid().map(|u| macho::format_uuid(&u)))
 }

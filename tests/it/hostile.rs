@@ -314,3 +314,29 @@ fn panic_backtraces_and_line_counts_are_bounded() {
     assert_eq!(out.status.code(), Some(65), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stderr).contains("more than 1000000 lines"));
 }
+
+// Found by the 2026-12-03 fuzz campaign (macho_prelink): a __PRELINK_TEXT
+// whose vmaddr + filesize overflows made the error message itself overflow
+// (a panic under overflow checks). Now a clean error naming the range.
+#[test]
+fn prelink_text_at_the_top_of_the_address_space_is_a_clean_error() {
+    use goblin::mach::load_command::CommandVariant;
+    let mut bytes =
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/caches/prelinkedkernel-a.raw")).unwrap();
+    let m = goblin::mach::MachO::parse(&bytes, 0).unwrap();
+    let cmd = m
+        .load_commands
+        .iter()
+        .find(|lc| matches!(&lc.command, CommandVariant::Segment64(s) if s.segname.starts_with(b"__PRELINK_TEXT")))
+        .unwrap();
+    // segment_command_64: cmd, cmdsize, segname[16], then vmaddr.
+    let at = cmd.offset + 24;
+    bytes[at..at + 8].copy_from_slice(&0xffff_ffff_ffff_ff00u64.to_le_bytes());
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("plk");
+    std::fs::write(&f, &bytes).unwrap();
+    let out = kcheck().arg("info").arg(&f).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(65), "{err}");
+    assert!(err.contains("0xffffffffffffff00..0xffffffffffffffff"), "{err}");
+}
