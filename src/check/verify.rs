@@ -980,3 +980,49 @@ fn removed(f: &Facts, r: &Remedies<'_>, b: &CacheInfo, o: &mut Outcome) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn sys(root: &str, era: Era, version: (u32, u32, u32)) -> SystemRoot {
+        SystemRoot {
+            root: PathBuf::from(root),
+            data_root: PathBuf::from(root),
+            data_root_source: "root",
+            product_name: "macOS".into(),
+            product_version: format!("{}.{}.{}", version.0, version.1, version.2),
+            build: "X".into(),
+            version,
+            era,
+            platform: system::Platform::Intel,
+        }
+    }
+
+    /// The remedies name the running system (`/`) differently from a
+    /// volume examined from elsewhere (Recovery, another boot volume).
+    #[test]
+    fn remedies_for_the_running_system_and_for_a_volume() {
+        let live = sys("/", Era::PrelinkedStaged, (10, 15, 7));
+        let r = Remedies { sys: &live };
+        assert!(r.live());
+        assert_eq!(r.rebuild(), "rebuild the cache with `sudo kextcache -i /` and restart");
+        assert_eq!(r.recovery_volume(), "/Volumes/<system volume>");
+        let kc = sys("/", Era::KernelCollections, (14, 5, 0));
+        assert!(
+            Remedies { sys: &kc }
+                .rebuild()
+                .starts_with("rebuild the collections with `sudo kmutil install --update-all`")
+        );
+        let vol = sys("/Volumes/Mac HD", Era::PrelinkedStaged, (10, 15, 0));
+        let r = Remedies { sys: &vol };
+        assert!(!r.live());
+        assert!(r.rebuild().contains("`sudo kextcache -i \"/Volumes/Mac HD\"` (from Recovery"), "{}", r.rebuild());
+        assert!(r.catalina_broken_copy(None).contains("kextcache -i \"/Volumes/Mac HD\""));
+        let kc_vol = sys("/Volumes/Mac HD", Era::KernelCollections, (14, 5, 0));
+        assert!(Remedies { sys: &kc_vol }.rebuild().contains("--volume-root \"/Volumes/Mac HD\""));
+        let live_catalina = sys("/", Era::PrelinkedStaged, (10, 15, 0));
+        assert!(Remedies { sys: &live_catalina }.catalina_broken_copy(None).contains("\"/Volumes/<system volume>\""));
+    }
+}
