@@ -40,9 +40,22 @@ pub fn verify_with(opts: &VerifyOptions, probe: Option<&dyn crate::facts::live::
     {
         facts.sip = detected;
     }
-    let check::verify::Outcome { mut findings, not_checked } = check::verify::check(&facts);
+    let check::verify::Outcome { mut findings, mut not_checked } = check::verify::check(&facts);
     if let Some(l) = &live {
         findings.extend(crate::check::live::check(&facts, l));
+        if l.aux_kexts.is_some() {
+            // Apple silicon: the running Mac listed its auxiliary collection,
+            // so AX001/AX002 are checked after all (not for kexts that
+            // already have a more specific cause); AX003 still is not.
+            let specific: std::collections::HashSet<String> =
+                findings.iter().filter(|f| f.code == "KX007" || f.code == "KX008").map(|f| f.subject.clone()).collect();
+            let aux = crate::check::live::apple_silicon_aux(&facts, l);
+            findings.extend(aux.into_iter().filter(|f| !specific.contains(&f.subject)));
+            for n in not_checked.iter_mut().filter(|n| n.check == "AX001, AX002, AX003") {
+                n.check = "AX003".into();
+                n.reason = "on Apple silicon the auxiliary collection's links (_BootKCID) cannot be read from kmutil inspect's listing".into();
+            }
+        }
     }
     finding::sort(&mut findings);
     let verdict = Verdict::of(&findings);

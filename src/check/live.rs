@@ -92,3 +92,54 @@ pub fn check(facts: &crate::facts::Facts, live: &LiveFacts) -> Vec<crate::check:
     out.extend(crate::check::panics::findings(&live.panics, Some(&facts.system.build)));
     out
 }
+
+/// Apple silicon with `--live`: the third-party kexts installed (Apple's
+/// winner per bundle id, outside `/System`) against the auxiliary
+/// collection `kmutil inspect` listed: AX001 (not in it), AX002 (another
+/// version). The caller drops AX001/AX002 for kexts that already have a
+/// more specific cause (KX007, KX008).
+pub fn apple_silicon_aux(facts: &crate::facts::Facts, live: &LiveFacts) -> Vec<crate::check::finding::Finding> {
+    use crate::check::finding::Finding;
+    use crate::kext_version::{KextVersion, same_version};
+    let Some(aux) = &live.aux_kexts else { return Vec::new() };
+    let mut winners: std::collections::BTreeMap<&str, &crate::system::bundle::InstalledKext> = Default::default();
+    // Apple's own kexts in /Library/Apple are left out: whether
+    // kernelmanagerd puts them in the auxiliary collection is not public.
+    for k in facts
+        .installed
+        .kexts
+        .iter()
+        .filter(|k| !k.path.starts_with("/System/") && !k.bundle_id.starts_with("com.apple."))
+    {
+        let v = k.version.as_deref().and_then(KextVersion::parse);
+        let better = match winners.get(k.bundle_id.as_str()) {
+            None => true,
+            Some(w) => v > w.version.as_deref().and_then(KextVersion::parse),
+        };
+        if better {
+            winners.insert(k.bundle_id.as_str(), k);
+        }
+    }
+    let mut out = Vec::new();
+    for (id, k) in winners {
+        match aux.iter().find(|(a, _)| a == id) {
+            None => out.push(
+                Finding::new(Code::AX001, id, format!("{id} {} is installed at {} but is not in the auxiliary kernel collection the running Mac reports (kmutil inspect): it does not load.", k.version.as_deref().unwrap_or(""), k.path))
+                    .with("path", k.path.clone())
+                    .with("disk_version", k.version.clone())
+                    .with("source", "kmutil inspect")
+                    .remedy("On Apple silicon: if kexts are not yet allowed, shut down, hold the power button to start recoveryOS, open Startup Security Utility and choose Reduced Security with \"Allow user management of kernel extensions from identified developers\"; approve the kext in System Settings > Privacy & Security; then restart so the rebuilt auxiliary collection loads."),
+            ),
+            Some((_, v)) if !same_version(k.version.as_deref(), v.as_deref()) => out.push(
+                Finding::new(Code::AX002, id, format!("{id} is {} on disk but {} in the auxiliary kernel collection the running Mac reports (kmutil inspect).", k.version.as_deref().unwrap_or("unversioned"), v.as_deref().unwrap_or("unversioned")))
+                    .with("path", k.path.clone())
+                    .with("disk_version", k.version.clone())
+                    .with("aux_version", v.clone())
+                    .with("source", "kmutil inspect")
+                    .remedy("Restart so kernelmanagerd's rebuilt auxiliary collection loads; if the version stays old, approve the new version in System Settings > Privacy & Security and restart."),
+            ),
+            Some(_) => {}
+        }
+    }
+    out
+}

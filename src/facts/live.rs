@@ -130,6 +130,11 @@ pub struct LiveFacts {
     /// `hw.optional.arm64` (present only in arm64 kernels: an Apple-silicon
     /// Mac, even under Rosetta).
     pub arm64: Option<bool>,
+    /// Apple silicon: the auxiliary collection's kexts as `kmutil inspect
+    /// --show-kext-uuids` lists them (bundle id, version), when its output
+    /// has an auxiliary-collection section with kexts. The collection's
+    /// file is not documented, so this is the only way to read it.
+    pub aux_kexts: Option<Vec<(String, Option<String>)>>,
     /// `kern.boottime`, seconds since the epoch.
     pub boottime: Option<i64>,
     /// `csrutil status`.
@@ -182,6 +187,25 @@ pub fn gather(probe: &dyn Probe, facts: &crate::facts::Facts) -> LiveFacts {
         && let Ok(t) = m.modified()
     {
         live.shove_mtime = t.duration_since(std::time::UNIX_EPOCH).ok().map(|d| d.as_secs() as i64);
+    }
+    if facts.system.platform == crate::system::Platform::AppleSilicon {
+        match probe.run("/usr/bin/kmutil", &["inspect", "--show-kext-uuids"]) {
+            Ok(text) => {
+                let parsed = crate::logs::kmutil::parse_inspect(&text);
+                let aux: Vec<(String, Option<String>)> = parsed
+                    .collections
+                    .iter()
+                    .filter(|c| c.kind == crate::logs::kmutil::CollectionKind::Auxiliary)
+                    .flat_map(|c| c.kexts.iter().map(|k| (k.bundle_id.clone(), k.version.clone())))
+                    .collect();
+                if aux.is_empty() {
+                    unavailable.push("kmutil inspect: no auxiliary collection section with kexts in its output".into());
+                } else {
+                    live.aux_kexts = Some(aux);
+                }
+            }
+            Err(e) => unavailable.push(live_note("kmutil inspect", e)),
+        }
     }
     let listing = if facts.system.era == crate::system::Era::KernelCollections {
         probe.run("/usr/bin/kmutil", &["showloaded"])

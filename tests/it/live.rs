@@ -295,3 +295,39 @@ fn st006_is_graded_by_release() {
     assert!(st006.remedy.starts_with("Restart normally"), "{}", st006.remedy);
     assert!(!r.findings.iter().any(|f| f.code == "ST003"), "{:?}", r.findings);
 }
+
+/// Apple silicon with `--live`: `kmutil inspect` lists the auxiliary
+/// collection, so AX001/AX002 are checked against it (AX003 stays not
+/// checked). The listing's shape follows `kcheck::logs::kmutil`'s module
+/// doc (no complete real capture is public).
+#[test]
+fn apple_silicon_live_reads_the_aux_collection_from_kmutil() {
+    let root = testdata("roots/as-healthy-preboot");
+    let run = |listing: &str| {
+        let probe = tempfile::tempdir().unwrap();
+        std::fs::write(probe.path().join("kmutil inspect --show-kext-uuids.txt"), listing).unwrap();
+        let opts = VerifyOptions { root: root.clone(), data_root: None, sip: Sip::Unknown, preboot: None };
+        verify_with(&opts, Some(&RecordedProbe::new(probe.path()))).unwrap()
+    };
+    let header = "auxiliary kext collection at /private/var/db/aux.kc (0B6E3C1A-7D52-4F0E-9B21-5C8A1D3E7F90):\nExtension Information:\n";
+    let r = run(&format!("{header}com.example.driver.FooNet\t1.2.3\t/Library/Extensions/FooNet.kext\t\n"));
+    assert!(!r.findings.iter().any(|f| f.code == "AX001" || f.code == "AX002"), "{:?}", r.findings);
+    let checks: Vec<&str> = r.not_checked.iter().map(|n| n.check.as_str()).collect();
+    assert!(checks.contains(&"AX003") && !checks.iter().any(|c| c.contains("AX001")), "{checks:?}");
+    let r = run(&format!("{header}com.example.driver.FooNet\t1.2.0\t/Library/Extensions/FooNet.kext\t\n"));
+    assert!(
+        r.findings.iter().any(|f| f.code == "AX002" && f.subject == "com.example.driver.FooNet"),
+        "{:?}",
+        r.findings
+    );
+    let r = run(&format!("{header}com.example.other\t1.0\t/Library/Extensions/Other.kext\t\n"));
+    assert!(
+        r.findings.iter().any(|f| f.code == "AX001" && f.subject == "com.example.driver.FooNet"),
+        "{:?}",
+        r.findings
+    );
+    // No auxiliary section: nothing is concluded, the checks stay listed.
+    let r = run("No variant specified, falling back to release\n");
+    assert!(!r.findings.iter().any(|f| f.code == "AX001"), "{:?}", r.findings);
+    assert!(r.not_checked.iter().any(|n| n.check == "AX001, AX002, AX003"));
+}
