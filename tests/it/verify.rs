@@ -745,3 +745,52 @@ fn system_version_compat_decoy_is_ignored() {
     assert_eq!(r.facts.system.era.as_str(), "kernel-collections");
     assert_eq!(r.verdict, Verdict::Healthy, "{:?}", r.findings);
 }
+
+/// KX008 `invalid` at IOKitUser's identifier limit: 63 characters pass,
+/// 64 do not (mutation testing found the boundary untested).
+#[test]
+fn bundle_id_length_boundary() {
+    let dir = tempfile::tempdir().unwrap();
+    crate::common::copy_tree(&roots_dir().join("healthy-10.15"), dir.path());
+    let le = dir.path().join("Library/Extensions");
+    for (name, len) in [("Sixty3", 63), ("Sixty4", 64)] {
+        let id = format!("com.example.{}", "x".repeat(len - "com.example.".len()));
+        assert_eq!(id.len(), len);
+        let c = le.join(format!("{name}.kext/Contents"));
+        std::fs::create_dir_all(&c).unwrap();
+        std::fs::write(
+            c.join("Info.plist"),
+            format!(
+                "<?xml version=\"1.0\"?><plist version=\"1.0\"><dict><key>CFBundleIdentifier</key><string>{id}</string>\
+                 <key>CFBundleVersion</key><string>1.0</string><key>CFBundlePackageType</key><string>KEXT</string></dict></plist>"
+            ),
+        )
+        .unwrap();
+    }
+    let r =
+        verify(&VerifyOptions { root: dir.path().to_path_buf(), data_root: None, sip: Sip::Unknown, preboot: None })
+            .unwrap();
+    let of = |n: usize| r.findings.iter().find(|f| f.subject.len() == n).map(|f| f.code.as_str());
+    // 63 is valid: it gets past validation (and, unsigned and unapproved here, is KX007).
+    assert_eq!(of(63), Some("KX007"), "{:?}", r.findings);
+    assert_eq!(of(64), Some("KX008"), "{:?}", r.findings);
+}
+
+/// KN001 on 11+: the kernel and the boot collection are sealed, so the
+/// remedy is to reinstall macOS, never a rebuild.
+#[test]
+fn kn001_on_11_says_reinstall() {
+    let dir = tempfile::tempdir().unwrap();
+    crate::common::copy_tree(&roots_dir().join("healthy-11"), dir.path());
+    std::fs::copy(
+        roots_dir().join("healthy-10.14/System/Library/Kernels/kernel"),
+        dir.path().join("System/Library/Kernels/kernel"),
+    )
+    .unwrap();
+    let r =
+        verify(&VerifyOptions { root: dir.path().to_path_buf(), data_root: None, sip: Sip::Unknown, preboot: None })
+            .unwrap();
+    let kn = r.findings.iter().find(|f| f.code == "KN001").expect("KN001");
+    assert!(kn.remedy.contains("reinstall macOS"), "{}", kn.remedy);
+    assert!(!kn.remedy.contains("kmutil"), "{}", kn.remedy);
+}
