@@ -15,8 +15,6 @@
 //! readers here. Every other read (and the `fat_arch_64` entries goblin
 //! 0.10 lacks) goes through [`Bytes`], checked where it happens.
 
-use std::borrow::Cow;
-
 use goblin::mach::constants::cputype::{
     CPU_SUBTYPE_ARM64_E, CPU_SUBTYPE_MASK, CPU_SUBTYPE_X86_64_H, CPU_TYPE_ARM, CPU_TYPE_ARM64, CPU_TYPE_ARM64_32,
     CPU_TYPE_I386, CPU_TYPE_POWERPC, CPU_TYPE_POWERPC64, CPU_TYPE_X86_64,
@@ -105,12 +103,30 @@ pub struct Unwrapped<'a> {
     pub slices: Vec<Slice>,
     /// The buffer that holds the Mach-O image: the file itself, or the
     /// output of the last decompression.
-    buf: Cow<'a, [u8]>,
+    buf: Buf<'a>,
     start: usize,
     len: usize,
     /// Offset of `buf[start]` in the file when the image was not
     /// decompressed (for error messages); `None` inside decompressed data.
     pub file_offset: Option<u64>,
+}
+
+/// The bytes of the current layer: the caller's file, or a decoder's
+/// output.
+#[derive(Debug)]
+enum Buf<'a> {
+    File(&'a [u8]),
+    Decoded(compress::OutBuf),
+}
+
+impl std::ops::Deref for Buf<'_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Buf::File(f) => f,
+            Buf::Decoded(d) => d,
+        }
+    }
 }
 
 impl Unwrapped<'_> {
@@ -190,7 +206,7 @@ pub fn unwrap<'a>(file: &'a [u8], arch: Option<&str>) -> FormatResult<Unwrapped<
     let mut out = Unwrapped {
         layers: Vec::new(),
         slices: Vec::new(),
-        buf: Cow::Borrowed(file),
+        buf: Buf::File(file),
         start: 0,
         len: file.len(),
         file_offset: Some(0),
@@ -260,7 +276,7 @@ pub fn unwrap<'a>(file: &'a [u8], arch: Option<&str>) -> FormatResult<Unwrapped<
                 out.layers.push(format!("comp/{kind}"));
                 out.len = image.len();
                 out.start = 0;
-                out.buf = Cow::Owned(image);
+                out.buf = Buf::Decoded(image);
                 out.file_offset = None;
             }
             Magic::Lzfse => {
@@ -269,7 +285,7 @@ pub fn unwrap<'a>(file: &'a [u8], arch: Option<&str>) -> FormatResult<Unwrapped<
                 out.layers.push("lzfse".into());
                 out.len = image.len();
                 out.start = 0;
-                out.buf = Cow::Owned(image);
+                out.buf = Buf::Decoded(image);
                 out.file_offset = None;
             }
             Magic::Der => {
@@ -290,7 +306,7 @@ pub fn unwrap<'a>(file: &'a [u8], arch: Option<&str>) -> FormatResult<Unwrapped<
                     out.layers.push("lzfse".into());
                     out.len = image.len();
                     out.start = 0;
-                    out.buf = Cow::Owned(image);
+                    out.buf = Buf::Decoded(image);
                     out.file_offset = None;
                 } else {
                     out.start += s;
@@ -398,12 +414,12 @@ pub fn read_fat(data: &[u8], arch: Option<&str>) -> FormatResult<(Vec<Slice>, us
 
 /// Parse and decompress a `comp` container; returns the compression kind
 /// (`lzss` or `lzvn`) and the decompressed image.
-pub fn read_comp(data: &[u8]) -> FormatResult<(&'static str, Vec<u8>)> {
+pub fn read_comp(data: &[u8]) -> FormatResult<(&'static str, compress::OutBuf)> {
     read_comp_within(data, compress::MAX_DECOMPRESSED)
 }
 
 /// As [`read_comp`], with at most `budget` bytes to decode into.
-fn read_comp_within(data: &[u8], budget: u64) -> FormatResult<(&'static str, Vec<u8>)> {
+fn read_comp_within(data: &[u8], budget: u64) -> FormatResult<(&'static str, compress::OutBuf)> {
     let b = Bytes::new(data, "comp");
     let header = b.slice_at(0, COMP_HEADER_SIZE as u64, "comp header").map_err(|_| {
         FormatError::new(
@@ -438,7 +454,7 @@ fn read_comp_within(data: &[u8], budget: u64) -> FormatResult<(&'static str, Vec
     })?;
     check_declared_size(usize_, csize, layer, 12, budget)?;
     let image = if kind == "lzss" {
-        let mut out = vec![0u8; usize_ as usize];
+        let mut out = compress::OutBuf::zeroed(usize_ as usize);
         let n = compress::lzss_decode(stream, &mut out, layer).map_err(|e| e.rebase(COMP_HEADER_SIZE as u64))?;
         if n != out.len() {
             return Err(FormatError::new(
@@ -490,7 +506,7 @@ fn check_declared_size(size: u64, compressed: u64, layer: &str, at: u64, budget:
     Ok(())
 }
 
-fn decode_lzfse(stream: &[u8], declared: Option<u64>, layer: &str, budget: u64) -> FormatResult<Vec<u8>> {
+fn decode_lzfse(stream: &[u8], declared: Option<u64>, layer: &str, budget: u64) -> FormatResult<compress::OutBuf> {
     let cap = budget.min(compress::MAX_DECOMPRESSED).min((stream.len() as u64).saturating_mul(MAX_RATIO).max(1 << 20));
     let image = compress::lzfse_decode(stream, cap, layer)?;
     if let Some(want) = declared
@@ -502,7 +518,7 @@ fn decode_lzfse(stream: &[u8], declared: Option<u64>, layer: &str, budget: u64) 
             format!("decompressed {:#x} bytes, the IM4P says {want:#x}", image.len()),
         ));
     }
-    Ok(image)
+    Ok(compress::OutBuf::from_vec(image))
 }
 
 /// The parts of an IM4P that matter here.
