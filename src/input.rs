@@ -88,6 +88,107 @@ pub fn read_regular(path: &Path, max: u64) -> Result<Vec<u8>, InputError> {
     Ok(data)
 }
 
+/// A regular file read piecewise: a buffer the length of the file, in
+/// which only the ranges asked for ([`Sparse::load`]) are read, in whole
+/// 4 KiB pages, each page at most once.
+///
+/// The buffer is allocated zeroed (`calloc`: the operating system hands
+/// out zero pages on first touch), so a 200 MB kernel collection of which
+/// 3 MB are read costs 3 MB of memory and 3 MB of reading. Bytes outside
+/// the loaded ranges read as `fill` (0 unless a test asks otherwise); the
+/// caller must only look at ranges it loaded. The file is read with
+/// positioned reads (`pread`), never mapped: a file truncated while
+/// kcheck reads it gives a short read, reported as an error, where a
+/// mapping would kill the process with SIGBUS (docs/security.md).
+pub struct Sparse {
+    file: File,
+    buf: Vec<u8>,
+    /// One bit per page: loaded.
+    pages: Vec<u64>,
+}
+
+/// The unit [`Sparse::load`] reads in.
+pub const SPARSE_PAGE: u64 = 4096;
+
+impl Sparse {
+    /// A sparse reader of `file`, `len` bytes long (from
+    /// [`open_regular`]); nothing is read yet.
+    pub fn new(file: File, len: usize) -> Sparse {
+        Sparse::with_fill(file, len, 0)
+    }
+
+    /// As [`Sparse::new`], with the unread bytes set to `fill` (tests set
+    /// a non-zero fill to prove a reader never looks outside what it
+    /// loaded; this touches every page).
+    pub fn with_fill(file: File, len: usize, fill: u8) -> Sparse {
+        let pages = (len as u64).div_ceil(SPARSE_PAGE).div_ceil(64) as usize;
+        Sparse { file, buf: vec![fill; len], pages: vec![0; pages] }
+    }
+
+    /// The whole buffer (loaded ranges hold the file's bytes).
+    pub fn bytes(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// Read `len` bytes at `off` (clamped to the file) if not read yet.
+    /// Fails when the file is shorter than it was when opened.
+    pub fn load(&mut self, off: u64, len: u64) -> io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        let size = self.buf.len() as u64;
+        let end = off.saturating_add(len).min(size);
+        if off >= end {
+            return Ok(());
+        }
+        let (first, last) = (off / SPARSE_PAGE, (end - 1) / SPARSE_PAGE);
+        let mut page = first;
+        while page <= last {
+            if self.is_page_loaded(page) {
+                page += 1;
+                continue;
+            }
+            // A run of pages not loaded yet, read in one call.
+            let mut run_end = page;
+            while run_end < last && !self.is_page_loaded(run_end + 1) {
+                run_end += 1;
+            }
+            let start = page * SPARSE_PAGE;
+            let stop = ((run_end + 1) * SPARSE_PAGE).min(size);
+            // start < stop <= buf.len(): both fit in usize.
+            self.file.read_exact_at(&mut self.buf[start as usize..stop as usize], start).map_err(|e| {
+                if e.kind() == io::ErrorKind::UnexpectedEof {
+                    io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        format!("the file became shorter while it was read (no bytes at {start:#x}..{stop:#x})"),
+                    )
+                } else {
+                    e
+                }
+            })?;
+            for p in page..=run_end {
+                self.pages[(p / 64) as usize] |= 1 << (p % 64);
+            }
+            page = run_end + 1;
+        }
+        Ok(())
+    }
+
+    fn is_page_loaded(&self, page: u64) -> bool {
+        self.pages[(page / 64) as usize] & (1 << (page % 64)) != 0
+    }
+
+    /// Bytes read from the file so far (whole pages).
+    pub fn loaded_bytes(&self) -> u64 {
+        let pages: u64 = self.pages.iter().map(|w| u64::from(w.count_ones())).sum();
+        (pages * SPARSE_PAGE).min(self.buf.len() as u64)
+    }
+
+    /// Read everything not read yet, and give the whole file.
+    pub fn into_full(mut self) -> io::Result<Vec<u8>> {
+        self.load(0, self.buf.len() as u64)?;
+        Ok(self.buf)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,5 +208,34 @@ mod tests {
         std::fs::write(&f, b"hello").unwrap();
         assert_eq!(read_regular(&f, 5).unwrap(), b"hello");
         assert!(matches!(read_regular(&f, 4), Err(InputError::TooLarge { size: 5, max: 4 })));
+    }
+
+    #[test]
+    fn sparse_reads_only_what_is_asked_in_pages_and_reports_a_shrunk_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("f");
+        let data: Vec<u8> = (0..20_000u32).map(|i| (i % 251) as u8 + 1).collect();
+        std::fs::write(&f, &data).unwrap();
+        let (file, len) = open_regular(&f).unwrap();
+        let mut s = Sparse::with_fill(file, len as usize, 0);
+        assert_eq!(s.loaded_bytes(), 0);
+        s.load(5000, 10).unwrap();
+        assert_eq!(s.loaded_bytes(), 4096);
+        assert_eq!(&s.bytes()[4096..8192], &data[4096..8192]);
+        assert!(s.bytes()[..4096].iter().all(|b| *b == 0));
+        assert!(s.bytes()[8192..].iter().all(|b| *b == 0));
+        // Overlapping and past-the-end requests read only the new pages.
+        s.load(4000, 100_000).unwrap();
+        assert_eq!(s.loaded_bytes(), 20_000);
+        assert_eq!(&s.bytes()[4096..], &data[4096..]);
+        s.load(30_000, 10).unwrap();
+        assert_eq!(s.into_full().unwrap(), data);
+        // A file cut short after it was opened is an error, not zeros.
+        let (file, len) = open_regular(&f).unwrap();
+        let mut s = Sparse::new(file, len as usize);
+        std::fs::OpenOptions::new().write(true).open(&f).unwrap().set_len(6000).unwrap();
+        s.load(0, 100).unwrap();
+        let e = s.load(8192, 100).unwrap_err();
+        assert!(e.to_string().contains("shorter"), "{e}");
     }
 }

@@ -186,10 +186,43 @@ pub struct OpenOptions {
 }
 
 /// Read and analyse the cache at `path`.
+///
+/// A raw 64-bit Mach-O (a kernel collection, an uncompressed prelinked
+/// kernel, a kernel) is read in place, piecewise ([`crate::input::Sparse`]):
+/// only its load commands, its `__TEXT`, `__PRELINK_INFO,__info` and the
+/// headers of the kexts it lists are read, a few MB of a 200 MB
+/// collection. Everything else (compressed and FAT containers, or when the
+/// file's SHA-256 is asked for) is read whole. The piecewise path gives
+/// exactly what reading the whole file gives: when it cannot (the kernel
+/// version is not in `__TEXT`, or anything fails to parse) the rest of the
+/// file is read and analysed the ordinary way, so errors and their offsets
+/// are the same too.
 pub fn open(path: &Path, opts: &OpenOptions) -> Result<CacheInfo, Error> {
     // Regular files only, opened without blocking: a FIFO or a device at a
     // cache path must never hang kcheck or feed it endless bytes.
-    let data = crate::input::read_regular(path, MAX_FILE_SIZE).map_err(|e| match e {
+    let (file, len) = crate::input::open_regular(path).map_err(|e| input_error(path, e))?;
+    if len > MAX_FILE_SIZE {
+        return Err(input_error(path, crate::input::InputError::TooLarge { size: len, max: MAX_FILE_SIZE }));
+    }
+    // len <= MAX_FILE_SIZE (2 GiB) fits in usize.
+    let mut sparse = crate::input::Sparse::new(file, len as usize);
+    if !opts.hash
+        && let Some(mut info) = analyze_sparse(&mut sparse, opts.arch.as_deref()).map_err(|e| Error::io(path, e))?
+    {
+        info.file = path.to_path_buf();
+        return Ok(info);
+    }
+    let data = sparse.into_full().map_err(|e| Error::io(path, e))?;
+    let mut info = analyze(&data, opts.arch.as_deref()).map_err(|e| Error::format(path, e))?;
+    info.file = path.to_path_buf();
+    if opts.hash {
+        info.sha256 = Some(sha256_hex(&data));
+    }
+    Ok(info)
+}
+
+fn input_error(path: &Path, e: crate::input::InputError) -> Error {
+    match e {
         crate::input::InputError::Io(e) => Error::io(path, e),
         crate::input::InputError::NotRegular("a directory") => {
             Error::format(path, FormatError::new("file", 0, "is a directory, not a file"))
@@ -199,13 +232,94 @@ pub fn open(path: &Path, opts: &OpenOptions) -> Result<CacheInfo, Error> {
             FormatError::new("file", 0, format!("{size} bytes is larger than any kernel cache ({MAX_FILE_SIZE} max)")),
         ),
         other => Error::format(path, FormatError::new("file", 0, other.to_string())),
-    })?;
-    let mut info = analyze(&data, opts.arch.as_deref()).map_err(|e| Error::format(path, e))?;
-    info.file = path.to_path_buf();
-    if opts.hash {
-        info.sha256 = Some(sha256_hex(&data));
     }
-    Ok(info)
+}
+
+/// Load the header and load commands of the Mach-O at `off`.
+fn load_header(sp: &mut crate::input::Sparse, off: u64) -> std::io::Result<()> {
+    sp.load(off, macho::SIZEOF_HEADER_64 as u64)?;
+    let at = off as usize + macho::SIZEOFCMDS_OFFSET;
+    if let Some(b) = sp.bytes().get(at..at + 4) {
+        let sizeofcmds = u32::from_le_bytes(b.try_into().expect("4 bytes"));
+        sp.load(off, macho::SIZEOF_HEADER_64 as u64 + u64::from(sizeofcmds))?;
+    }
+    Ok(())
+}
+
+/// The piecewise analysis of a raw 64-bit little-endian Mach-O (see
+/// [`open`]): `Ok(None)` when the file is anything else or the piecewise
+/// reading cannot stand for the whole; `Err` only for I/O.
+fn analyze_sparse(sp: &mut crate::input::Sparse, arch: Option<&str>) -> std::io::Result<Option<CacheInfo>> {
+    const LAYER: &str = "mach-o";
+    sp.load(0, crate::input::SPARSE_PAGE)?;
+    if sp.bytes().get(..4) != Some(&macho::MH_MAGIC_64.to_le_bytes()[..]) {
+        return Ok(None);
+    }
+    load_header(sp, 0)?;
+    // Step 1: the top-level __TEXT and __PRELINK_INFO,__info.
+    let (filetype, segments, info_range) = {
+        let Ok(view) = MachView::parse(sp.bytes(), 0, LAYER) else { return Ok(None) };
+        let Ok(segments) = view.segments() else { return Ok(None) };
+        let Ok(sect) = view.section_data("__PRELINK_INFO", "__info") else { return Ok(None) };
+        (view.header.filetype, segments, sect.map(|(s, _)| (s.offset, s.size)))
+    };
+    if let Some(t) = segments.iter().find(|s| s.name == "__TEXT") {
+        sp.load(t.fileoff, t.filesize)?;
+    }
+    if let Some((off, size)) = info_range {
+        sp.load(off, size)?;
+    }
+    // Step 2: the headers of the kexts (and the fileset kernel's __TEXT).
+    let mut headers: Vec<u64> = Vec::new();
+    let mut kernel_entry: Option<u64> = None;
+    if filetype == macho::MH_FILESET {
+        let Ok(view) = MachView::parse(sp.bytes(), 0, LAYER) else { return Ok(None) };
+        let Ok(entries) = view.fileset_entries() else { return Ok(None) };
+        kernel_entry = entries.iter().find(|e| e.id == "com.apple.kernel").map(|e| e.fileoff);
+        headers.extend(entries.iter().map(|e| e.fileoff));
+    } else if let Some((off, size)) = info_range {
+        let Some(xml) = sp.bytes().get(off as usize..off.saturating_add(size) as usize) else { return Ok(None) };
+        if xml.iter().any(|b| *b != 0) {
+            let Ok(doc) = prelink::parse(xml) else { return Ok(None) };
+            let Ok(dicts) = the_kext_list(&doc, LAYER) else { return Ok(None) };
+            for dict in dicts {
+                let Some(addr) = dict.get("_PrelinkExecutableSourceAddr").and_then(|n| n.as_u64()) else {
+                    continue;
+                };
+                if let Some(seg) =
+                    segments.iter().find(|s| s.filesize > 0 && addr >= s.vmaddr && addr - s.vmaddr < s.filesize)
+                {
+                    headers.push(seg.fileoff.saturating_add(addr - seg.vmaddr));
+                }
+            }
+        }
+    }
+    headers.sort_unstable();
+    headers.dedup();
+    for off in headers {
+        load_header(sp, off)?;
+    }
+    // The kernel version must be in the __TEXT read: the whole-file
+    // analysis would otherwise search the whole image for it.
+    let text_of = |sp: &crate::input::Sparse, base: usize| -> Option<(u64, u64)> {
+        let v = MachView::parse(sp.bytes(), base, LAYER).ok()?;
+        let t = v.segment("__TEXT").ok()??;
+        Some((t.fileoff, t.filesize))
+    };
+    let text = match (filetype, kernel_entry) {
+        (macho::MH_FILESET, Some(k)) => usize::try_from(k).ok().and_then(|k| text_of(sp, k)),
+        (macho::MH_FILESET, None) => None,
+        _ => text_of(sp, 0),
+    };
+    if let Some((off, size)) = text {
+        sp.load(off, size)?;
+        let bytes = sp.bytes().get(off as usize..off.saturating_add(size) as usize).unwrap_or_default();
+        let needs_version = filetype == macho::MH_FILESET || info_range.is_some();
+        if needs_version && macho::find_kernel_version(bytes).is_none() {
+            return Ok(None);
+        }
+    }
+    Ok(analyze(sp.bytes(), arch).ok())
 }
 
 /// SHA-256 of `data` as lower-case hex.
@@ -541,4 +655,103 @@ fn read_fileset(
     }
     info.kexts = kexts;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::input::Sparse;
+
+    /// The piecewise analysis of `bytes` with every unread byte set to
+    /// 0xA5, so a look outside what was loaded changes the answer.
+    fn sparse_poisoned(bytes: &[u8]) -> (Option<CacheInfo>, u64) {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c");
+        std::fs::write(&p, bytes).unwrap();
+        let (file, len) = crate::input::open_regular(&p).unwrap();
+        let mut sp = Sparse::with_fill(file, len as usize, 0xA5);
+        let info = analyze_sparse(&mut sp, None).unwrap();
+        (info, sp.loaded_bytes())
+    }
+
+    fn json(i: &CacheInfo) -> String {
+        serde_json::to_string(i).unwrap()
+    }
+
+    fn caches() -> Vec<(String, Vec<u8>)> {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/caches");
+        let mut out: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .map(|p| (p.display().to_string(), std::fs::read(&p).unwrap()))
+            .collect();
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn piecewise_reading_gives_what_the_whole_file_gives() {
+        let mut piecewise = Vec::new();
+        for (name, bytes) in caches() {
+            let (sparse, _) = sparse_poisoned(&bytes);
+            if let Some(s) = sparse {
+                assert_eq!(json(&s), json(&analyze(&bytes, None).unwrap()), "{name}");
+                piecewise.push(name);
+            }
+        }
+        // The raw prelinked kernel and both collections take the
+        // piecewise path; the compressed and FAT containers do not.
+        for want in ["prelinkedkernel-a.raw", "BootKernelExtensions.kc", "AuxiliaryKernelExtensions.kc"] {
+            assert!(piecewise.iter().any(|n| n.ends_with(want)), "{want} not read piecewise: {piecewise:?}");
+        }
+        assert!(!piecewise.iter().any(|n| n.contains("lzvn") || n.contains("fat")), "{piecewise:?}");
+    }
+
+    #[test]
+    fn piecewise_reading_of_a_large_cache_reads_a_small_part() {
+        for (name, bytes) in kcheck_testkit::synth::scaled_fixtures(60, 64 << 10) {
+            if !(name.ends_with(".raw") || name.ends_with(".kc")) {
+                continue;
+            }
+            let (sparse, loaded) = sparse_poisoned(&bytes);
+            let s = sparse.unwrap_or_else(|| panic!("{name} not read piecewise"));
+            assert!(s.kexts.len() >= 60, "{name}: {} kexts", s.kexts.len());
+            assert_eq!(json(&s), json(&analyze(&bytes, None).unwrap()), "{name}");
+            assert!(loaded * 5 < bytes.len() as u64, "{name}: read {loaded} of {} bytes", bytes.len());
+        }
+    }
+
+    #[test]
+    fn damaged_raw_caches_read_piecewise_agree_with_the_whole_file_or_fall_back() {
+        let mut rng = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        let mut agreed = 0;
+        for (name, bytes) in caches() {
+            if !(name.ends_with(".raw") || name.ends_with(".kc")) {
+                continue;
+            }
+            for round in 0..150 {
+                let mut b = bytes.clone();
+                // Damage the parts the reader looks at most: the load
+                // commands (first 4 KiB) and a few random places.
+                for _ in 0..1 + next() % 4 {
+                    let at = if next() % 2 == 0 { next() % 4096 } else { next() % b.len() as u64 } as usize;
+                    b[at] = next() as u8;
+                }
+                let full = analyze(&b, None);
+                if let (Some(s), _) = sparse_poisoned(&b) {
+                    let full =
+                        full.unwrap_or_else(|e| panic!("{name} round {round}: piecewise read, whole fails: {e}"));
+                    assert_eq!(json(&s), json(&full), "{name} round {round}");
+                    agreed += 1;
+                }
+            }
+        }
+        assert!(agreed > 50, "only {agreed} damaged caches took the piecewise path");
+    }
 }

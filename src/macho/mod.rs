@@ -14,7 +14,7 @@ pub mod codesign;
 use std::mem::{offset_of, size_of};
 
 use goblin::container::{Container, Ctx};
-use goblin::mach::header::{Header, Header64, SIZEOF_HEADER_32, SIZEOF_HEADER_64};
+use goblin::mach::header::{Header, Header64, SIZEOF_HEADER_32};
 use goblin::mach::load_command::{
     CommandVariant, FilesetEntryCommand, LoadCommand, SIZEOF_LOAD_COMMAND, SIZEOF_SECTION_32, SIZEOF_SECTION_64,
     SIZEOF_SEGMENT_COMMAND_32, SIZEOF_SEGMENT_COMMAND_64, Section32, Section64,
@@ -27,11 +27,13 @@ use crate::error::{FormatError, FormatResult};
 
 /// The Mach-O filetypes kcheck tells apart (goblin's constants).
 pub use goblin::mach::header::{MH_EXECUTE, MH_FILESET, MH_KEXT_BUNDLE};
+/// The 64-bit Mach-O magic and header size (goblin's constants).
+pub use goblin::mach::header::{MH_MAGIC_64, SIZEOF_HEADER_64};
 
 /// Offset of `ncmds` in a Mach-O header (the same in 32 and 64 bits).
 const NCMDS_OFFSET: usize = offset_of!(Header64, ncmds);
 /// Offset of `sizeofcmds` in a Mach-O header.
-const SIZEOFCMDS_OFFSET: usize = offset_of!(Header64, sizeofcmds);
+pub const SIZEOFCMDS_OFFSET: usize = offset_of!(Header64, sizeofcmds);
 /// Size of an `LC_FILESET_ENTRY` before its `entry_id` string.
 const SIZEOF_FILESET_ENTRY_COMMAND: usize = size_of::<FilesetEntryCommand>();
 const _: () = assert!(SIZEOF_FILESET_ENTRY_COMMAND == 32 && SIZEOFCMDS_OFFSET == 20 && NCMDS_OFFSET == 16);
