@@ -126,7 +126,7 @@ fn be32(data: &[u8], at: usize, base: u64, what: &str) -> FormatResult<u32> {
 
 /// Walk the load commands and return the byte range named by the single
 /// `LC_CODE_SIGNATURE`, checked to lie inside `macho`.
-fn signature_range(macho: &[u8]) -> FormatResult<Option<(usize, usize)>> {
+pub fn signature_range(macho: &[u8]) -> FormatResult<Option<(usize, usize)>> {
     let (magic, ctx) =
         goblin::mach::parse_magic_and_ctx(macho, 0).map_err(|_| err(0, "truncated: no room for a Mach-O magic"))?;
     let ctx = ctx.ok_or_else(|| match magic {

@@ -66,8 +66,13 @@ pub struct InstalledKext {
     /// `(arch, upper-case dashed LC_UUID)` per Mach-O slice of the
     /// executable that has an `LC_UUID`, in file order.
     pub uuids: Vec<(String, String)>,
-    /// SHA-256 of the whole executable file, lower-case hex.
+    /// SHA-256 of the whole executable file, lower-case hex: only filled
+    /// in by [`hash_executable`], for the kexts a rule needs it for (the
+    /// walk reads executables only as far as their headers).
     pub executable_sha256: Option<String>,
+    /// The executable's file on this machine (resolved inside the root).
+    #[serde(skip)]
+    pub executable_file: Option<PathBuf>,
     /// `"xml"` or `"binary"`.
     pub info_plist_format: &'static str,
     /// `OSBundleRequired`, when present.
@@ -487,6 +492,7 @@ fn read_bundle(root: &Path, job: &Job, limits: &Limits) -> Result<InstalledKext,
         executable_path: None,
         uuids: Vec::new(),
         executable_sha256: None,
+        executable_file: None,
         info_plist_format: format,
         required,
         package_type,
@@ -520,15 +526,87 @@ fn read_bundle(root: &Path, job: &Job, limits: &Limits) -> Result<InstalledKext,
             limits.max_executable_bytes
         ));
     }
-    let data = read_bounded(&exe_path, limits.max_executable_bytes).map_err(|e| ioerr(e, &exe_rel))?;
-    let slices = read_slices(&data)?;
+    let slices = read_executable(&exe_path, limits.max_executable_bytes).map_err(|e| ioerr(e, &exe_rel))??;
     kext.uuids = slices.iter().filter_map(|s| Some((s.arch.clone(), s.uuid.clone()?))).collect();
     kext.archs = slices.iter().map(|s| s.arch.clone()).collect();
     kext.team_id = slices.iter().find_map(|s| s.team_id.clone());
-    kext.executable_sha256 = Some(sha256_hex(&data));
+    kext.executable_file = Some(exe_path);
     kext.executable = Some(exe);
     kext.executable_path = Some(exe_mac);
     Ok(kext)
+}
+
+/// Most FAT slices read from one executable (real ones have 2 or 3).
+const MAX_EXECUTABLE_SLICES: u64 = 64;
+
+/// The slice facts of the executable at `path` ([`read_slices`]), reading
+/// only what they come from: the FAT table, each slice's Mach-O header
+/// and load commands, and its code signature — not the code. When the
+/// pieces do not read cleanly the whole file is read and read again, so a
+/// damaged executable gives the same reason either way. The outer
+/// `Result` is I/O; the inner one a damaged executable.
+fn read_executable(path: &Path, max: u64) -> io::Result<Result<Vec<SliceFacts>, String>> {
+    read_executable_with(path, max, 0)
+}
+
+/// As [`read_executable`], with the bytes it does not read set to `fill`
+/// (tests poison them to prove they are never looked at).
+fn read_executable_with(path: &Path, max: u64, fill: u8) -> io::Result<Result<Vec<SliceFacts>, String>> {
+    let (file, len) = crate::input::open_regular(path).map_err(|e| match e {
+        crate::input::InputError::Io(e) => e,
+        other => io::Error::other(other.to_string()),
+    })?;
+    if len > max {
+        return Err(io::Error::other(format!("is {len} bytes, over the {max}-byte limit")));
+    }
+    // len <= max, a few hundred MB at most: fits in usize.
+    let mut sp = crate::input::Sparse::with_fill(file, len as usize, fill);
+    sp.load(0, crate::input::SPARSE_PAGE)?;
+    let magic = Bytes::new(sp.bytes(), "executable").u32_be_at(0, "magic").ok();
+    let starts: Vec<u64> = match magic {
+        Some(FAT_MAGIC | FAT_MAGIC_64) => {
+            let n = Bytes::new(sp.bytes(), "fat").u32_be_at(4, "nfat_arch").map_or(0, u64::from);
+            sp.load(0, 8 + n.min(MAX_EXECUTABLE_SLICES) * 32)?;
+            match read_fat(sp.bytes(), None) {
+                Ok((slices, _)) if slices.len() as u64 <= MAX_EXECUTABLE_SLICES => {
+                    slices.iter().map(|s| s.offset).collect()
+                }
+                _ => return sp.into_full().map(|d| read_slices(&d)),
+            }
+        }
+        Some(MH_MAGIC | MH_MAGIC_64 | MH_CIGAM | MH_CIGAM_64) => vec![0],
+        _ => return sp.into_full().map(|d| read_slices(&d)),
+    };
+    for start in starts {
+        sp.load(start, 32)?;
+        let sizeofcmds = sp
+            .bytes()
+            .get(start as usize + crate::macho::SIZEOFCMDS_OFFSET..)
+            .and_then(|b| b.get(..4))
+            .map_or(0, |b| u32::from_le_bytes(b.try_into().expect("4 bytes")));
+        // Either byte order: load the larger reading (bounded by the file).
+        let sizeofcmds = u64::from(sizeofcmds.max(sizeofcmds.swap_bytes()));
+        sp.load(start, 32 + sizeofcmds)?;
+        if let Some(Ok(Some((a, b)))) =
+            sp.bytes().get(start as usize..).map(crate::macho::codesign::signature_range)
+        {
+            sp.load(start + a as u64, (b - a) as u64)?;
+        }
+    }
+    match read_slices(sp.bytes()) {
+        Ok(s) => Ok(Ok(s)),
+        Err(_) => sp.into_full().map(|d| read_slices(&d)),
+    }
+}
+
+/// Fill in [`InstalledKext::executable_sha256`] (reading the whole
+/// executable); a file that no longer reads leaves it `None`.
+pub fn hash_executable(k: &mut InstalledKext, limits: &Limits) {
+    if let Some(p) = &k.executable_file
+        && let Ok(data) = read_bounded(p, limits.max_executable_bytes)
+    {
+        k.executable_sha256 = Some(sha256_hex(&data));
+    }
 }
 
 /// The facts of a kext's Info.plist that kcheck uses.
@@ -974,7 +1052,8 @@ mod tests {
                 executable: Some("Foo".into()),
                 executable_path: Some("/Library/Extensions/Foo.kext/Contents/MacOS/Foo".into()),
                 uuids: vec![("x86_64".into(), foo_uuid.clone())],
-                executable_sha256: Some(sha256_hex(&foo)),
+                executable_sha256: None,
+                executable_file: Some(fs::canonicalize(t.path()).unwrap().join("Library/Extensions/Foo.kext/Contents/MacOS/Foo")),
                 info_plist_format: "xml",
                 required: None,
                 package_type: None,
@@ -995,6 +1074,10 @@ mod tests {
         assert_eq!(k.uuid_for("arm64"), Some(arm_uuid.as_str()));
         assert_eq!(k.uuid_for("x86_64"), Some(x86_uuid.as_str()));
         assert_eq!(k.uuid_for("i386"), None);
+        // The walk does not hash; hash_executable does, on demand.
+        assert_eq!(k.executable_sha256, None);
+        let mut k = k.clone();
+        hash_executable(&mut k, &Limits::default());
         assert_eq!(k.executable_sha256, Some(sha256_hex(&fat)));
 
         let k = find(&inv, "/Library/Extensions/Codeless.kext");
@@ -1030,6 +1113,8 @@ mod tests {
         let k = find(&inv, "/Library/Extensions/NoUuid.kext");
         assert!(k.uuids.is_empty());
         assert_eq!(k.uuid_for("x86_64"), None);
+        let mut k = k.clone();
+        hash_executable(&mut k, &Limits::default());
         assert_eq!(k.executable_sha256, Some(sha256_hex(&m)));
     }
 
@@ -1189,6 +1274,8 @@ mod tests {
         assert_eq!(alias.executable_path.as_deref(), Some("/Library/Extensions/Alias.kext/Contents/MacOS/Real"));
         let linked = find(&inv, "/Library/Extensions/LinkedExe.kext");
         assert_eq!(linked.uuids, vec![("x86_64".to_string(), real_uuid)]);
+        let mut linked = linked.clone();
+        hash_executable(&mut linked, &Limits::default());
         assert_eq!(linked.executable_sha256, Some(sha256_hex(&real)));
 
         let out_root = fs::canonicalize(outside.path()).unwrap();
@@ -1361,6 +1448,7 @@ mod tests {
             executable_path: None,
             uuids: vec![("x86_64".into(), "A".into()), ("arm64".into(), "B".into())],
             executable_sha256: None,
+            executable_file: None,
             info_plist_format: "xml",
             required: None,
             package_type: None,
@@ -1433,6 +1521,8 @@ mod tests {
         for k in &inv.kexts {
             assert_eq!(k.executable.as_deref(), Some("IOKitTest"));
             assert_eq!(k.info_plist_format, "xml");
+            let mut k = k.clone();
+            hash_executable(&mut k, &Limits::default());
             assert_eq!(k.executable_sha256.as_ref().map(String::len), Some(64));
         }
     }
