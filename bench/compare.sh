@@ -624,7 +624,7 @@ COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 DIRTY=
 [ -z "$(git status --porcelain --untracked-files=no 2>/dev/null || true)" ] || DIRTY=" (+ uncommitted changes)"
 HEADER="kcheck $("$KCHECK" --version | awk '{print $2}') at $COMMIT$DIRTY; $(nproc) cores${CPU:+, $CPU}; load average $LOAD0 at start, $LOAD1 at end; timer: $TIMER_DESC; $RUNS runs after 1 warm-up, medians quoted"
-[ "$RUNS" -ge 5 ] || HEADER="$HEADER. **Fewer than 5 runs: a smoke test, not a measurement of the targets.**"
+[ "$RUNS" -ge 5 ] || HEADER="$HEADER. **Fewer than 5 runs: a smoke test, not a measurement of the targets**"
 
 text_table() { # "col|col|..." rows, the first one the header
     python3 -c '
