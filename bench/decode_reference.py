@@ -2,6 +2,7 @@
 """Time the reference decoders on the compressed stream inside a kernel cache.
 
     decode_reference.py FILE [--repeat K] [--expect RAW]
+    decode_reference.py FILE --write-stream OUT
 
 FILE is one of the containers `kcheck` reads and whose payload it has to
 decompress before it can list kexts:
@@ -19,20 +20,30 @@ decompress before it can list kexts:
 (An IMG4 wrapper is not supported: pyimg4 needs an IM4M to parse one.)
 
 The file is read and the container headers parsed first; only the
-decompression call is timed (time.perf_counter, best of K runs). The output
+decompression call is timed (time.perf_counter, K runs). The output
 is then checked: its length must equal the size the container declares, and
 for `comp` containers its Adler-32 must equal the header's. With --expect the
 output must also equal that file byte for byte (e.g. the matching plk-N.raw).
 
 Prints one line:
 
-    ref-decode <kind> <seconds> <MB/s of output>
+    ref-decode <kind> <min s> <median s> <max s> <MB/s of output at the median>
 
 (MB = 10^6 bytes.) Exit status 0 on success, 1 if a check fails, 2 on a
 usage or container error.
+
+--write-stream OUT writes the stream for the reference C decoder
+(bench/ref_decode.c, `lzfse_decode_buffer`) to OUT instead of timing
+anything: the IM4P's LZFSE payload as it is, or the raw LZVN stream of a
+`comp` container wrapped in a `bvxn` block and a `bvx$` marker. It prints
+
+    stream <kind> <declared decoded size> <stream bytes>
+
+(LZSS has no such decoder: exit status 2.)
 """
 
 import argparse
+import statistics
 import struct
 import sys
 import time
@@ -82,13 +93,16 @@ def parse_comp(data, base):
     return ctype, adler, usize, data[start:start + csize]
 
 
-def lzvn_decoder(stream, usize):
+def bvxn_block(stream, usize):
+    """The reference library has no LZVN entry point: wrap the raw stream in
+    an LZFSE `bvxn` block header (magic, n_raw_bytes, n_payload_bytes) and an
+    end-of-stream marker."""
+    return b"bvxn" + struct.pack("<II", usize, len(stream)) + stream + b"bvx$"
+
+
+def lzvn_decoder(block):
     import lzfse
 
-    # The reference library has no LZVN entry point; wrap the raw stream in an
-    # LZFSE `bvxn` block header (magic, n_raw_bytes, n_payload_bytes) and an
-    # end-of-stream marker.
-    block = b"bvxn" + struct.pack("<II", usize, len(stream)) + stream + b"bvx$"
     return lambda: lzfse.decompress(block)
 
 
@@ -105,7 +119,7 @@ def lzfse_decoder(payload):
 
 
 def prepare(data):
-    """Return (kind, decode_fn, declared_size, adler32_or_None)."""
+    """Return (kind, decode_fn, declared_size, adler32_or_None, lzfse_stream_or_None)."""
     if len(data) < 8:
         raise ContainerError("file too short")
     magic = struct.unpack_from(">I", data, 0)[0]
@@ -118,9 +132,10 @@ def prepare(data):
         ctype, adler, usize, stream = parse_comp(data, base)
         kind = (prefix or "comp") + "-" + ctype.decode("latin1")
         if ctype == b"lzvn":
-            return kind, lzvn_decoder(stream, usize), usize, adler
+            block = bvxn_block(stream, usize)
+            return kind, lzvn_decoder(block), usize, adler, block
         if ctype == b"lzss":
-            return kind, lzss_decoder(stream), usize, adler
+            return kind, lzss_decoder(stream), usize, adler, None
         raise ContainerError(f"unknown comp type {ctype!r}")
     if data[0] == 0x30:  # DER SEQUENCE: IM4P (or IMG4)
         import pyimg4
@@ -135,9 +150,9 @@ def prepare(data):
             # pyimg4's own decompress() feeds the header to lzss: do it by hand.
             adler, usize, csize = struct.unpack_from(">III", payload, 8)
             stream = payload[COMP_HEADER_SIZE:COMP_HEADER_SIZE + csize]
-            return "im4p-lzss", lzss_decoder(stream), usize, adler
+            return "im4p-lzss", lzss_decoder(stream), usize, adler, None
         if payload[:3] == b"bvx":
-            return "im4p-lzfse", lzfse_decoder(payload), declared, None
+            return "im4p-lzfse", lzfse_decoder(payload), declared, None, bytes(payload)
         raise ContainerError(f"IM4P payload is neither complzss nor LZFSE ({payload[:4]!r})")
     raise ContainerError("not a FAT, comp or IM4P container (a raw Mach-O needs no decoding)")
 
@@ -145,8 +160,9 @@ def prepare(data):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("file")
-    ap.add_argument("--repeat", type=int, default=5, help="timed runs; the best is reported (default 5)")
+    ap.add_argument("--repeat", type=int, default=5, help="timed runs; min, median and max are reported (default 5)")
     ap.add_argument("--expect", metavar="RAW", help="also require the output to equal this file")
+    ap.add_argument("--write-stream", metavar="OUT", help="write the LZFSE stream for ref_decode.c and exit")
     args = ap.parse_args()
     if args.repeat < 1:
         ap.error("--repeat must be at least 1")
@@ -154,19 +170,30 @@ def main():
     with open(args.file, "rb") as f:
         data = f.read()
     try:
-        kind, decode, declared, adler = prepare(data)
+        kind, decode, declared, adler, lzfse_stream = prepare(data)
     except (ContainerError, struct.error, ImportError) as e:
         print(f"decode_reference.py: {args.file}: {e}", file=sys.stderr)
         return 2
     del data
 
-    best = float("inf")
+    if args.write_stream:
+        if lzfse_stream is None or declared is None:
+            print(f"decode_reference.py: {args.file}: {kind}: no LZFSE/LZVN stream to write", file=sys.stderr)
+            return 2
+        with open(args.write_stream, "wb") as f:
+            f.write(lzfse_stream)
+        print(f"stream {kind} {declared} {len(lzfse_stream)}")
+        return 0
+
+    times = []
     out = None
     for _ in range(args.repeat):
         out = None  # free the previous output before the next run
         t0 = time.perf_counter()
         out = decode()
-        best = min(best, time.perf_counter() - t0)
+        times.append(time.perf_counter() - t0)
+    times.sort()
+    median = statistics.median(times)
 
     if declared is not None and len(out) != declared:
         print(f"decode_reference.py: {args.file}: {kind}: decoded {len(out)} bytes, "
@@ -185,7 +212,7 @@ def main():
                       file=sys.stderr)
                 return 1
 
-    print(f"ref-decode {kind} {best:.6f} {len(out) / 1e6 / best:.1f}")
+    print(f"ref-decode {kind} {times[0]:.6f} {median:.6f} {times[-1]:.6f} {len(out) / 1e6 / median:.1f}")
     return 0
 
 

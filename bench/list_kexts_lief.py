@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """List the kexts of a raw prelinked kernel or kernel collection with LIEF.
 
-    list_kexts_lief.py FILE [--json] [--compare KCHECK_JSON]
+    list_kexts_lief.py FILE [--json] [--compare KCHECK_JSON] [--time K]
 
 An independent lister, written the way an administrator would script it
 with off-the-shelf Python tools; `bench/compare.sh` times it against
@@ -19,9 +19,9 @@ FILE must be an uncompressed Mach-O (no FAT, comp or IM4P wrapper):
 
 The kernel writes its XML without a `<?xml?>`/`<plist>` header, shares
 repeated values with `ID="n"` / `IDREF="n"` attributes and writes integers
-in hex. XML without IDREFs goes straight to `plistlib` (wrapped in a
-`<plist>` element); XML with them is converted with ElementTree and an ID
-table, since plistlib would read an `IDREF` element as an empty value.
+in hex. The XML is parsed with `xml.etree.ElementTree` (wrapped in a
+`<plist>` element when it has none) and converted with an ID table
+(`plistlib` would read an `IDREF` element as an empty value).
 
 Output: a summary line (kext count, codeless count, total executable
 size); `--json` prints the list instead, with kcheck's field names.
@@ -29,18 +29,34 @@ size); `--json` prints the list instead, with kcheck's field names.
 of every kext (count, order, bundle id, version, UUID, bundle path,
 executable path, load address, size) plus the `_PrelinkKCID`; exit status
 1 on any difference.
+
+`--time K` lists the file K times in this one process (after `import lief`,
+the imports above and one untimed listing) and prints
+
+    lief-list <min s> <median s> <max s> <kexts> <import lief s>
+
+(time.perf_counter around each whole listing: reading the file, LIEF's
+parse, the XML, the per-kext work), so that the listing work is timed
+without the interpreter's and LIEF's start-up; `<import lief s>` is the
+time `import lief` took in this process. bench/compare.sh times the
+start-up (`python -c "import lief, xml.etree.ElementTree"`) and the whole
+process separately.
 """
 
 import argparse
 import base64
 import json
-import plistlib
+import statistics
 import struct
 import sys
+import time
 import uuid as uuidlib
 import xml.etree.ElementTree as ET
 
-import lief
+_T1 = time.perf_counter()
+import lief  # noqa: E402
+
+IMPORT_LIEF_S = time.perf_counter() - _T1
 
 MH_MAGIC_64 = 0xFEEDFACF
 LC_UUID = 0x1B
@@ -93,12 +109,10 @@ def _convert(el, ids):
 def parse_prelink_xml(raw):
     """Parse the `__PRELINK_INFO,__info` bytes into a Python dict."""
     xml = raw.split(b"\0", 1)[0].strip()
-    if b'IDREF="' not in xml:
-        body = xml
-        if not body.startswith(b"<?xml") and b"<plist" not in body[:200]:
-            body = b'<?xml version="1.0" encoding="UTF-8"?><plist version="1.0">' + body + b"</plist>"
-        return plistlib.loads(body, fmt=plistlib.FMT_XML)
-    root = ET.fromstring(b"<plist>" + xml + b"</plist>")
+    if xml.startswith(b"<?xml") or b"<plist" in xml[:400]:
+        root = ET.fromstring(xml)  # a whole plist document (header, DOCTYPE)
+    else:
+        root = ET.fromstring(b"<plist>" + xml + b"</plist>")
     top = [c for c in root]
     if len(top) != 1:
         raise ValueError(f"expected one top-level element in __PRELINK_INFO, found {len(top)}")
@@ -240,8 +254,22 @@ def main():
     ap.add_argument("file")
     ap.add_argument("--json", action="store_true", help="print the kext list as JSON")
     ap.add_argument("--compare", metavar="KCHECK_JSON", help="check against `kcheck kexts --json` output")
+    ap.add_argument("--time", type=int, metavar="K", help="time K listings in this process and print the figures")
     args = ap.parse_args()
     lief.logging.disable()
+    if args.time is not None:
+        if args.time < 1:
+            ap.error("--time must be at least 1")
+        list_kexts(args.file)  # one untimed listing: the file in the page cache, LIEF warm
+        times = []
+        n = 0
+        for _ in range(args.time):
+            t0 = time.perf_counter()
+            n = len(list_kexts(args.file)["kexts"])
+            times.append(time.perf_counter() - t0)
+        times.sort()
+        print(f"lief-list {times[0]:.6f} {statistics.median(times):.6f} {times[-1]:.6f} {n} {IMPORT_LIEF_S:.6f}")
+        return 0
     try:
         result = list_kexts(args.file)
     except (ValueError, KeyError, ET.ParseError, struct.error) as e:

@@ -5,7 +5,11 @@
 //! writes realistic-size caches with N kexts instead, and
 //! `--scale-root N [--code BYTES] DIR` a 10.15 system root with N kexts in
 //! /System/Library/Extensions and N/10 in /Library/Extensions (as
-//! `DIR/root`); neither is committed: use a directory under `target/`.
+//! `DIR/root`), and `--scale-root-11 N [--code BYTES] DIR` an Intel
+//! macOS 11 root with N + N/10 kexts in raw boot, system and auxiliary
+//! kernel collections (default 340 KiB of code a kext: 209 MB of boot +
+//! system collections at N = 600); none is committed: use a directory
+//! under `target/`.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
@@ -15,7 +19,8 @@ fn main() -> std::io::Result<()> {
         println!(
             "usage: gen_fixtures [DIR]                         rewrite the committed fixtures (default testdata)\n       \
              gen_fixtures --scale N [--code BYTES] DIR   realistic-size caches with N kexts\n       \
-             gen_fixtures --scale-root N [--code BYTES] DIR   a 10.15 root with N + N/10 kexts (DIR/root)"
+             gen_fixtures --scale-root N [--code BYTES] DIR   a 10.15 root with N + N/10 kexts (DIR/root)\n       \
+             gen_fixtures --scale-root-11 N [--code BYTES] DIR   an Intel 11 root with N + N/10 kexts in kernel collections (DIR/root)"
         );
         return Ok(());
     }
@@ -27,6 +32,22 @@ fn main() -> std::io::Result<()> {
         .map(|(_, a)| a)
         .collect();
     let dir = std::path::PathBuf::from(positional.first().map(|s| s.as_str()).unwrap_or("testdata"));
+    if let Some(n) = value("--scale-root-11") {
+        let n: usize = n.parse().expect("--scale-root-11 takes a number of kexts");
+        let code: usize =
+            value("--code").map_or(kcheck_testkit::roots::SCALED_11_CODE, |c| c.parse().expect("--code takes bytes"));
+        kcheck_testkit::roots::write_scaled_root_11(&dir, n, code)?;
+        for rel in [
+            "System/Library/KernelCollections/BootKernelExtensions.kc",
+            "System/Library/KernelCollections/SystemKernelExtensions.kc",
+            "Library/KernelCollections/AuxiliaryKernelExtensions.kc",
+        ] {
+            let p = dir.join("root").join(rel);
+            println!("{:>11}  {}", std::fs::metadata(&p)?.len(), p.display());
+        }
+        println!("{}", dir.join("root").display());
+        return Ok(());
+    }
     if let Some(n) = value("--scale-root") {
         let n: usize = n.parse().expect("--scale-root takes a number of kexts");
         let code: usize = value("--code").map_or(100 * 1024, |c| c.parse().expect("--code takes bytes"));

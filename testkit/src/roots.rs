@@ -1504,6 +1504,89 @@ pub fn write_scaled_root(dir: &Path, n: usize, code_size: usize) -> io::Result<(
     Ok(())
 }
 
+/// Default bytes of code per kext for [`write_scaled_root_11`]: with the
+/// spread of [`synth::scaled_kexts`] (half to one and a half times this),
+/// 600 kexts make boot + system collections of 209 MB together (boot
+/// 69.5 MB, system 139.7 MB; the auxiliary collection with the 60
+/// `/Library/Extensions` kexts and the exclude list 23.0 MB).
+pub const SCALED_11_CODE: usize = 340 * 1024;
+
+/// The installed kexts of [`write_scaled_root_11`]: `n` Apple kexts
+/// (`com.apple.driver.DriverNNNN`) in `/System/Library/Extensions`, one in
+/// three required at `Root` (so in the boot collection) and the rest with
+/// no `OSBundleRequired` (the system collection); `n / 10` third-party
+/// kexts (`com.example.driver.VendorNNNN`) in `/Library/Extensions`, signed
+/// ([`TEAM_FOO`] or [`TEAM_BAR`]); and the exclude-list kext. Executables of
+/// about `code_size` bytes (see [`synth::scaled_kexts`]), a few
+/// personalities each.
+pub fn scaled_root_11_kexts(n: usize, code_size: usize) -> Vec<SynthKext> {
+    let mut disk: Vec<SynthKext> = synth::scaled_kexts(n + n / 10, code_size)
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut k)| {
+            let (id, path) = if i < n {
+                (format!("com.apple.driver.Driver{i:04}"), format!("/System/Library/Extensions/Driver{i:04}.kext"))
+            } else {
+                (format!("com.example.driver.Vendor{i:04}"), format!("/Library/Extensions/Vendor{i:04}.kext"))
+            };
+            let exe = path.rsplit('/').next().unwrap_or("X.kext").trim_end_matches(".kext").to_string();
+            k.uuid = uuid_for(&format!("{id}-{}", k.version));
+            k.bundle_id = id;
+            k.bundle_path = path;
+            k.executable = Some(exe);
+            if i < n {
+                if i % 3 == 0 { k.required("Root") } else { k.not_required() }
+            } else {
+                k.signed(if i % 2 == 0 { TEAM_FOO } else { TEAM_BAR })
+            }
+        })
+        .collect();
+    disk.push(exclude_list_kext("11.7.10", EXCLUDE_RULES));
+    disk
+}
+
+/// A realistic-size Intel macOS 11 (11.7.10) root for measurements (not
+/// committed), laid out like the `healthy-11` / `era-26.1-intel` fixture
+/// roots: `SystemVersion.plist`, the bare kernel, the kexts of
+/// [`scaled_root_11_kexts`] installed, raw `MH_FILESET` collections
+/// (`/System/Library/KernelCollections/BootKernelExtensions.kc` with the
+/// kernel and the `Root` kexts, `SystemKernelExtensions.kc` with the other
+/// `/System` kexts, linked against the boot one, and
+/// `/Library/KernelCollections/AuxiliaryKernelExtensions.kc` with the
+/// `/Library` kexts, linked against both), and a KextPolicy database
+/// approving the third-party kexts. `kcheck verify` finds it healthy.
+/// Written as `dir/root`, replacing any previous one.
+pub fn write_scaled_root_11(dir: &Path, n: usize, code_size: usize) -> io::Result<()> {
+    let disk = scaled_root_11_kexts(n, code_size);
+    let (boot, system) = boot_and_system(&disk);
+    let spec = RootSpec {
+        name: "root",
+        expect: &[],
+        expect_verdict: Verdict::Healthy,
+        expect_not_checked: &[],
+        product_version: "11.7.10",
+        build: "20G1427",
+        split: false,
+        kernel: big_sur_late_kernel(),
+        kernel_file: KernelFile::Linked,
+        boot: plk_spec(boot, "scaled-11-boot-kc"),
+        staged: plk_spec(library_only(&disk), "scaled-11-aux-kc"),
+        aux_boot_kcid: None,
+        system_kc: plk_spec(system, "scaled-11-system-kc"),
+        aux_pageable_kcid: None,
+        apple_silicon: None,
+        shove: false,
+        policy: Some(approving(&disk)),
+        extra: vec![],
+        disk,
+    };
+    let top = dir.join(spec.name);
+    if top.exists() {
+        std::fs::remove_dir_all(&top)?;
+    }
+    write_root(dir, &spec)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
