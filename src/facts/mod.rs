@@ -170,10 +170,11 @@ impl Facts {
 }
 
 /// Open the cache at a path found outside the volume layout (Preboot).
+/// Its SHA-256 is not computed: no rule compares it.
 fn open_cache_at(path: &std::path::Path) -> CacheState {
     match std::fs::symlink_metadata(path) {
         Err(_) => CacheState::Missing,
-        Ok(_) => match cache::open(path, &OpenOptions { arch: None, hash: true }) {
+        Ok(_) => match cache::open(path, &OpenOptions { arch: None, hash: false }) {
             Ok(info) => CacheState::Ok(Box::new(info)),
             Err(e) => CacheState::Broken(e.to_string()),
         },
@@ -232,12 +233,15 @@ fn apple_silicon_boot(sys: &SystemRoot, preboot: Option<&std::path::Path>) -> Ca
     CacheSlot { role: Role::Boot, mac_path, path, state }
 }
 
-fn open_cache(sys: &SystemRoot, vol: Vol, rel: &'static str) -> (PathBuf, CacheState) {
+/// Open one cache of the era. `hash`: compute its SHA-256, which only
+/// the 10.15 boot/staged comparison needs ("same cache" is byte-identical,
+/// design.md); a raw collection is then read piecewise instead of whole.
+fn open_cache(sys: &SystemRoot, vol: Vol, rel: &'static str, hash: bool) -> (PathBuf, CacheState) {
     let path = sys.join(vol, rel);
     let state = match sys.resolve(vol, rel) {
         Err(Resolve::Missing) => CacheState::Missing,
         Err(Resolve::Refused(why)) => CacheState::Broken(why),
-        Ok(p) => match cache::open(&p, &OpenOptions { arch: None, hash: true }) {
+        Ok(p) => match cache::open(&p, &OpenOptions { arch: None, hash }) {
             Ok(info) => CacheState::Ok(Box::new(info)),
             Err(e) => CacheState::Broken(e.to_string()),
         },
@@ -295,21 +299,30 @@ pub fn gather(opts: &VerifyOptions) -> Result<Facts, Error> {
     if sys.data_root == sys.root {
         system_dirs.append(&mut data_dirs);
     }
-    // Decode the caches on one thread while the bundles are walked on the
-    // other: the two halves of the work are about the same size.
+    // Every cache is opened on a thread of its own while the bundles are
+    // walked on this one (the 10.15 boot and staged caches are the two
+    // largest decodes; the kernel is read alongside them).
+    let hash = sys.era == Era::PrelinkedStaged;
     let (caches, (kernel, kernel_path), (installed, staged_extensions)) = std::thread::scope(|s| {
-        let caches = s.spawn(|| {
-            let mut caches: Vec<CacheSlot> = slots
-                .iter()
-                .map(|(role, vol, rel)| {
-                    let (path, state) = open_cache(&sys, *vol, rel);
-                    CacheSlot { role: *role, mac_path: rel.to_string(), path, state }
-                })
-                .collect();
+        let sys = &sys;
+        let caches = s.spawn(move || {
+            let mut caches: Vec<CacheSlot> = std::thread::scope(|s| {
+                let opened: Vec<_> = slots
+                    .iter()
+                    .map(|&(role, vol, rel)| {
+                        s.spawn(move || {
+                            let (path, state) = open_cache(sys, vol, rel, hash);
+                            CacheSlot { role, mac_path: rel.to_string(), path, state }
+                        })
+                    })
+                    .collect();
+                // A panic in a cache thread is a bug, never "no cache".
+                opened.into_iter().map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
+            });
             if sys.platform == system::Platform::AppleSilicon {
-                caches.insert(0, apple_silicon_boot(&sys, opts.preboot.as_deref()));
+                caches.insert(0, apple_silicon_boot(sys, opts.preboot.as_deref()));
             }
-            let kpath = kernel_path(&sys, &caches);
+            let kpath = kernel_path(sys, &caches);
             // A link leaving the volume is refused, as everywhere.
             let kernel = match sys.resolve(Vol::System, &kpath) {
                 Err(Resolve::Missing) => CacheState::Missing,
@@ -337,6 +350,8 @@ pub fn gather(opts: &VerifyOptions) -> Result<Facts, Error> {
         let (caches, (kernel, kernel_path)) = caches.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
         (caches, (kernel, kernel_path), (installed, staged))
     });
+    let mut installed = installed;
+    hash_rebuilt_executables(&mut installed, &caches, &limits);
     let shove_kernels = sys.era == Era::PrelinkedStaged
         && matches!(sys.resolve(Vol::Data, system::SHOVE_KERNELS), Ok(_) | Err(Resolve::Refused(_)));
     let auxkc_build_list = read_auxkc_build_list(&sys);
@@ -352,6 +367,30 @@ pub fn gather(opts: &VerifyOptions) -> Result<Facts, Error> {
         policy,
         auxkc_build_list,
     })
+}
+
+/// Hash the executables of the installed kexts whose UUID differs from
+/// the build of the same bundle id in a cache: the one rule that shows an
+/// executable's SHA-256 (KX003, "a different build than the one in the
+/// kernel cache") needs it for those alone, and hashing all of them was
+/// 13–28 % of a `verify` (docs/performance.md).
+fn hash_rebuilt_executables(installed: &mut Inventory, caches: &[CacheSlot], limits: &bundle::Limits) {
+    let cached: Vec<(&str, std::collections::HashMap<&str, &str>)> = caches
+        .iter()
+        .filter_map(|c| c.state.info())
+        .map(|info| {
+            let ids = info.kexts.iter().filter_map(|k| Some((k.bundle_id.as_str(), k.uuid.as_deref()?))).collect();
+            (info.arch.as_str(), ids)
+        })
+        .collect();
+    for k in &mut installed.kexts {
+        let rebuilt = cached.iter().any(
+            |(arch, ids)| matches!((ids.get(k.bundle_id.as_str()), k.uuid_for(arch)), (Some(c), Some(d)) if *c != d),
+        );
+        if rebuilt {
+            bundle::hash_executable(k, limits);
+        }
+    }
 }
 
 /// The folders of the kexts syspolicyd saw load (KextPolicy

@@ -587,9 +587,7 @@ fn read_executable_with(path: &Path, max: u64, fill: u8) -> io::Result<Result<Ve
         // Either byte order: load the larger reading (bounded by the file).
         let sizeofcmds = u64::from(sizeofcmds.max(sizeofcmds.swap_bytes()));
         sp.load(start, 32 + sizeofcmds)?;
-        if let Some(Ok(Some((a, b)))) =
-            sp.bytes().get(start as usize..).map(crate::macho::codesign::signature_range)
-        {
+        if let Some(Ok(Some((a, b)))) = sp.bytes().get(start as usize..).map(crate::macho::codesign::signature_range) {
             sp.load(start + a as u64, (b - a) as u64)?;
         }
     }
@@ -1053,7 +1051,9 @@ mod tests {
                 executable_path: Some("/Library/Extensions/Foo.kext/Contents/MacOS/Foo".into()),
                 uuids: vec![("x86_64".into(), foo_uuid.clone())],
                 executable_sha256: None,
-                executable_file: Some(fs::canonicalize(t.path()).unwrap().join("Library/Extensions/Foo.kext/Contents/MacOS/Foo")),
+                executable_file: Some(
+                    fs::canonicalize(t.path()).unwrap().join("Library/Extensions/Foo.kext/Contents/MacOS/Foo")
+                ),
                 info_plist_format: "xml",
                 required: None,
                 package_type: None,

@@ -428,12 +428,14 @@ fn verify_schema_catches_renamed_missing_and_mistyped_fields() {
     ] {
         assert!(!v.is_valid(&with(&doc, ptr, value.clone())), "{ptr} = {value} is not caught by the schema");
     }
-    // A cache that is not ok has no hash and no kexts; an ok one has both.
+    // A cache that is not ok has no hash and no kexts; an ok one has its
+    // layers (its hash only where a rule compares caches, 10.15).
     let missing = (0..doc["caches"].as_array().unwrap().len()).find(|i| doc["caches"][i]["status"] != "ok");
     if let Some(i) = missing {
         assert!(!v.is_valid(&with(&doc, &format!("/caches/{i}/kext_count"), json!(3))));
     }
-    assert!(!v.is_valid(&with(&doc, "/caches/0/sha256", Value::Null)), "an ok cache without sha256");
+    assert!(v.is_valid(&with(&doc, "/caches/0/sha256", Value::Null)), "an ok cache without sha256");
+    assert!(!v.is_valid(&with(&doc, "/caches/0/layers", json!([]))), "an ok cache without layers");
     // Growth is allowed: a new field anywhere is fine.
     let mut grown = doc.clone();
     grown["schema_version"] = json!(2);
