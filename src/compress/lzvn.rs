@@ -7,7 +7,7 @@
 
 use crate::error::{FormatError, FormatResult};
 
-use super::{MAX_DECOMPRESSED, OutBuf};
+use super::MAX_DECOMPRESSED;
 
 /// Decode a raw LZVN stream (no `bvxn` header, as inside a prelinkedkernel's
 /// `comp`/`lzvn` container) into exactly `size` bytes.
@@ -20,7 +20,7 @@ use super::{MAX_DECOMPRESSED, OutBuf};
 /// Errors (at the offset of the offending instruction) if `size` exceeds
 /// [`MAX_DECOMPRESSED`], or the stream is malformed, produces fewer bytes
 /// than `size`, or would produce more.
-pub fn lzvn_decode(src: &[u8], size: usize, layer: &str) -> FormatResult<OutBuf> {
+pub fn lzvn_decode(src: &[u8], size: usize, layer: &str) -> FormatResult<Vec<u8>> {
     if size as u64 > MAX_DECOMPRESSED {
         return Err(FormatError::new(
             layer,
@@ -28,7 +28,7 @@ pub fn lzvn_decode(src: &[u8], size: usize, layer: &str) -> FormatResult<OutBuf>
             format!("lzvn declared size of {size} bytes exceeds the limit of {MAX_DECOMPRESSED} bytes"),
         ));
     }
-    let mut out = OutBuf::zeroed(size);
+    let mut out = vec![0u8; size];
     lzvn_decode_into(src, &mut out).map_err(|e| e.into_format_error(size, layer))?;
     Ok(out)
 }

@@ -13,13 +13,11 @@
 //! `bytes`.
 
 mod adler32;
-mod buffer;
 mod lzfse;
 mod lzss;
 mod lzvn;
 
 pub use adler32::adler32;
-pub use buffer::OutBuf;
 pub use lzfse::{lzfse_decode, lzfse_decoded_size};
 pub use lzss::{LZSS_F, LZSS_MIN_MATCH, LZSS_N, LZSS_R0, lzss_decode};
 pub use lzvn::lzvn_decode;

@@ -116,7 +116,7 @@ pub struct Unwrapped<'a> {
 #[derive(Debug)]
 enum Buf<'a> {
     File(&'a [u8]),
-    Decoded(compress::OutBuf),
+    Decoded(Vec<u8>),
 }
 
 impl std::ops::Deref for Buf<'_> {
@@ -414,12 +414,12 @@ pub fn read_fat(data: &[u8], arch: Option<&str>) -> FormatResult<(Vec<Slice>, us
 
 /// Parse and decompress a `comp` container; returns the compression kind
 /// (`lzss` or `lzvn`) and the decompressed image.
-pub fn read_comp(data: &[u8]) -> FormatResult<(&'static str, compress::OutBuf)> {
+pub fn read_comp(data: &[u8]) -> FormatResult<(&'static str, Vec<u8>)> {
     read_comp_within(data, compress::MAX_DECOMPRESSED)
 }
 
 /// As [`read_comp`], with at most `budget` bytes to decode into.
-fn read_comp_within(data: &[u8], budget: u64) -> FormatResult<(&'static str, compress::OutBuf)> {
+fn read_comp_within(data: &[u8], budget: u64) -> FormatResult<(&'static str, Vec<u8>)> {
     let b = Bytes::new(data, "comp");
     let header = b.slice_at(0, COMP_HEADER_SIZE as u64, "comp header").map_err(|_| {
         FormatError::new(
@@ -454,7 +454,7 @@ fn read_comp_within(data: &[u8], budget: u64) -> FormatResult<(&'static str, com
     })?;
     check_declared_size(usize_, csize, layer, 12, budget)?;
     let image = if kind == "lzss" {
-        let mut out = compress::OutBuf::zeroed(usize_ as usize);
+        let mut out = vec![0u8; usize_ as usize];
         let n = compress::lzss_decode(stream, &mut out, layer).map_err(|e| e.rebase(COMP_HEADER_SIZE as u64))?;
         if n != out.len() {
             return Err(FormatError::new(
@@ -506,7 +506,7 @@ fn check_declared_size(size: u64, compressed: u64, layer: &str, at: u64, budget:
     Ok(())
 }
 
-fn decode_lzfse(stream: &[u8], declared: Option<u64>, layer: &str, budget: u64) -> FormatResult<compress::OutBuf> {
+fn decode_lzfse(stream: &[u8], declared: Option<u64>, layer: &str, budget: u64) -> FormatResult<Vec<u8>> {
     let cap = budget.min(compress::MAX_DECOMPRESSED).min((stream.len() as u64).saturating_mul(MAX_RATIO).max(1 << 20));
     let image = compress::lzfse_decode(stream, cap, layer)?;
     if let Some(want) = declared
@@ -518,7 +518,7 @@ fn decode_lzfse(stream: &[u8], declared: Option<u64>, layer: &str, budget: u64) 
             format!("decompressed {:#x} bytes, the IM4P says {want:#x}", image.len()),
         ));
     }
-    Ok(compress::OutBuf::from_vec(image))
+    Ok(image)
 }
 
 /// The parts of an IM4P that matter here.

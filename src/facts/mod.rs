@@ -306,19 +306,23 @@ pub fn gather(opts: &VerifyOptions) -> Result<Facts, Error> {
     let (caches, (kernel, kernel_path), (installed, staged_extensions)) = std::thread::scope(|s| {
         let sys = &sys;
         let caches = s.spawn(move || {
-            let mut caches: Vec<CacheSlot> = std::thread::scope(|s| {
-                let opened: Vec<_> = slots
-                    .iter()
-                    .map(|&(role, vol, rel)| {
-                        s.spawn(move || {
-                            let (path, state) = open_cache(sys, vol, rel, hash);
-                            CacheSlot { role, mac_path: rel.to_string(), path, state }
+            let mut caches: Vec<CacheSlot> = if hash {
+                boot_and_staged(sys).into()
+            } else {
+                std::thread::scope(|s| {
+                    let opened: Vec<_> = slots
+                        .iter()
+                        .map(|&(role, vol, rel)| {
+                            s.spawn(move || {
+                                let (path, state) = open_cache(sys, vol, rel, hash);
+                                CacheSlot { role, mac_path: rel.to_string(), path, state }
+                            })
                         })
-                    })
-                    .collect();
-                // A panic in a cache thread is a bug, never "no cache".
-                opened.into_iter().map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
-            });
+                        .collect();
+                    // A panic in a cache thread is a bug, never "no cache".
+                    opened.into_iter().map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
+                })
+            };
             if sys.platform == system::Platform::AppleSilicon {
                 caches.insert(0, apple_silicon_boot(sys, opts.preboot.as_deref()));
             }
@@ -366,6 +370,47 @@ pub fn gather(opts: &VerifyOptions) -> Result<Facts, Error> {
         staged_extensions,
         policy,
         auxkc_build_list,
+    })
+}
+
+/// 10.15: the boot and staged prelinked kernels, read and hashed at the
+/// same time; when they are the same bytes (kcditto copies byte for
+/// byte, so a Mac in step has two identical files) the file is analysed
+/// once, else both are analysed at the same time.
+fn boot_and_staged(sys: &SystemRoot) -> [CacheSlot; 2] {
+    let spec = [(Role::Boot, Vol::System, system::BOOT_PLK), (Role::Staged, Vol::Data, system::STAGED_PLK)];
+    let read = |(_, vol, rel): (Role, Vol, &'static str)| match sys.resolve(vol, rel) {
+        Err(Resolve::Missing) => Err(CacheState::Missing),
+        Err(Resolve::Refused(why)) => Err(CacheState::Broken(why)),
+        Ok(p) => cache::read_whole(&p).map_err(|e| CacheState::Broken(e.to_string())),
+    };
+    let state = |r: Result<CacheInfo, Error>| match r {
+        Ok(info) => CacheState::Ok(Box::new(info)),
+        Err(e) => CacheState::Broken(e.to_string()),
+    };
+    let (boot, staged) = std::thread::scope(|s| {
+        let staged = s.spawn(|| read(spec[1]));
+        let boot = read(spec[0]);
+        (boot, staged.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+    });
+    let (b, st) = match (boot, staged) {
+        (Ok(b), Ok(st)) if b.sha256 == st.sha256 => {
+            let one = cache::analyze_whole(&b, None);
+            let other = one.as_ref().map(|i| CacheInfo { file: st.path.clone(), ..i.clone() }).map_err(|_| ());
+            let other = other.map_or_else(|()| cache::analyze_whole(&st, None), Ok);
+            (state(one), state(other))
+        }
+        (b, st) => std::thread::scope(|s| {
+            let st = s.spawn(|| st.map(|f| state(cache::analyze_whole(&f, None))).unwrap_or_else(|e| e));
+            let b = b.map(|f| state(cache::analyze_whole(&f, None))).unwrap_or_else(|e| e);
+            (b, st.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+        }),
+    };
+    [(spec[0], b), (spec[1], st)].map(|((role, vol, rel), state)| CacheSlot {
+        role,
+        mac_path: rel.to_string(),
+        path: sys.join(vol, rel),
+        state,
     })
 }
 
