@@ -22,6 +22,7 @@ if [ ${#files[@]} -eq 0 ]; then
   files=(src/check/*.rs src/report/*.rs)
 fi
 args=()
+read -r -a filters <<< "${MUTANTS_FILTER:-}"
 for f in "${files[@]}"; do args+=(-f "$f"); done
 out="$PWD/target/mutants/${shard//\//-of-}"
 work=$(mktemp -d)
@@ -39,4 +40,4 @@ if [ -z "${MUTANTS_ALL_TESTS:-}" ]; then
   done
 fi
 (cd "$work/kcheck" && CARGO_TARGET_DIR="$work/target" cargo mutants --in-place "${args[@]}" \
-    --shard "$shard" --timeout 180 -o "$out" -- -- "${skip[@]}")
+    --shard "$shard" --timeout 180 -o "$out" -- -- "${skip[@]}" "${filters[@]}")
