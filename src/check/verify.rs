@@ -477,9 +477,10 @@ fn exclude_list<'a>(f: &'a Facts, o: &mut Outcome) -> Option<HashMap<&'a str, &'
 
 /// The era's extension-folder order (bootcaches.plist `ExtensionsDir`):
 /// on a tie of versions the first copy in this order wins.
-fn folder_rank(era: Era, at_least_10_15: bool, path: &str) -> usize {
+fn folder_rank(era: Era, path: &str) -> usize {
     let order: &[&str] = match era {
-        Era::Prelinked if !at_least_10_15 => &["/System/Library/Extensions/", "/Library/Extensions/"],
+        // ≤ 10.14 (bootcaches.plist of 10.11–10.14).
+        Era::Prelinked => &["/System/Library/Extensions/", "/Library/Extensions/"],
         _ => &[
             "/Library/Extensions/",
             "/Library/Apple/System/Library/Extensions/",
@@ -628,14 +629,11 @@ fn installed(ctx: &Ctx<'_>, b: &CacheInfo, o: &mut Outcome) {
     }
     let mut ids: Vec<&str> = groups.keys().copied().collect();
     ids.sort_unstable();
-    let at_least_10_15 = sys.at_least(10, 15);
     for id in ids {
         let mut copies = groups.remove(id).unwrap_or_default();
         copies.sort_by(|(a, va), (b, vb)| {
             vb.cmp(va)
-                .then_with(|| {
-                    folder_rank(sys.era, at_least_10_15, &a.path).cmp(&folder_rank(sys.era, at_least_10_15, &b.path))
-                })
+                .then_with(|| folder_rank(sys.era, &a.path).cmp(&folder_rank(sys.era, &b.path)))
                 .then_with(|| a.path.cmp(&b.path))
         });
         let (winner, wv) = copies[0];

@@ -798,3 +798,103 @@ fn kn001_on_11_says_reinstall() {
     assert!(kn.remedy.contains("reinstall macOS"), "{}", kn.remedy);
     assert!(!kn.remedy.contains("kmutil"), "{}", kn.remedy);
 }
+
+/// The facts of a copy of fixture root `name`, and the rules' outcome on
+/// them after `edit` (for cases no committed root shows).
+fn outcome_after(name: &str, edit: impl FnOnce(&mut kcheck::facts::Facts)) -> kcheck::check::verify::Outcome {
+    let opts = VerifyOptions { root: roots_dir().join(name), data_root: None, sip: Sip::Unknown, preboot: None };
+    let mut f = kcheck::facts::gather(&opts).unwrap();
+    edit(&mut f);
+    kcheck::check::verify::check(&f)
+}
+
+/// AX003 when the auxiliary collection names neither the boot nor the
+/// system collection: one finding that says both.
+#[test]
+fn ax003_with_both_links_wrong_names_both_collections() {
+    use kcheck::facts::{CacheState, Role};
+    // The root with a system collection; its aux already names the wrong one.
+    let o = outcome_after("ax003-pageable-id-mismatch", |f| {
+        for slot in &mut f.caches {
+            if slot.role == Role::Auxiliary
+                && let CacheState::Ok(a) = &mut slot.state
+            {
+                a.boot_kc_id = Some("00000000-0000-0000-0000-00000000000B".into());
+                assert!(a.pageable_kc_id.is_some());
+            }
+        }
+    });
+    let ax: Vec<_> = o.findings.iter().filter(|f| f.code.as_str() == "AX003").collect();
+    assert_eq!(ax.len(), 1, "{:?}", o.findings);
+    assert!(ax[0].message.contains("different boot and system kernel collections"), "{}", ax[0].message);
+}
+
+/// KN001 with a boot cache but no kernel file: not checked, because the
+/// kernel is missing (not because the cache is).
+#[test]
+fn kn001_without_the_kernel_file_says_the_kernel_is_missing() {
+    use kcheck::facts::CacheState;
+    let o = outcome_after("healthy-10.14", |f| f.kernel = CacheState::Missing);
+    let kn: Vec<_> = o.not_checked.iter().filter(|n| n.check == "KN001").collect();
+    assert_eq!(kn.len(), 1, "{:?}", o.not_checked);
+    assert_eq!(kn[0].reason, "/System/Library/Kernels/kernel not found");
+}
+
+/// An exclude-list rule that depends on IOKit matching is named in
+/// not_checked for an installed kext, and not for a kext that is absent.
+#[test]
+fn exclude_list_rules_needing_hardware_matching_are_not_checked() {
+    use kcheck::system::bundle::{EXCLUDE_LIST_KEXT, ExcludeRule};
+    let o = outcome_after("healthy-10.15", |f| {
+        let mut list = f.installed.kexts[0].clone();
+        list.bundle_id = EXCLUDE_LIST_KEXT.into();
+        list.path = "/System/Library/Extensions/AppleKextExcludeList.kext".into();
+        list.version = Some("15.0.0".into());
+        let rule = |v: &str| ExcludeRule { versions: v.into(), needs_matching: true };
+        list.exclude_list = Some(vec![
+            ("com.example.driver.FooNet".into(), rule("LE 99.0")),
+            ("com.example.not.installed".into(), rule("LE 99.0")),
+        ]);
+        f.installed.kexts.push(list);
+    });
+    let ex: Vec<_> = o.not_checked.iter().filter(|n| n.check == "KX008 (exclude-list)").collect();
+    assert_eq!(ex.len(), 1, "{:?}", o.not_checked);
+    assert!(ex[0].reason.contains("com.example.driver.FooNet"), "{}", ex[0].reason);
+    assert!(!ex[0].reason.contains("com.example.not.installed"), "{}", ex[0].reason);
+    assert!(ex[0].reason.contains("IOKit matching"), "{}", ex[0].reason);
+}
+
+/// `OSBundleRequired` DriverKit puts a kext in the 10.15 boot cache
+/// (kext_tools `filterKextsForCache`), not in a 10.14 one: missing from
+/// the cache it is KX001 on 10.15 and KX006 on 10.14.
+#[test]
+fn driverkit_required_kexts_belong_in_the_boot_cache_on_10_15_only() {
+    for (root, want) in [("healthy-10.15", "KX001"), ("healthy-10.14", "KX006")] {
+        let dir = tempfile::tempdir().unwrap();
+        copy_tree(&roots_dir().join(root), dir.path());
+        let c = dir.path().join("System/Library/Extensions/DriverKitThing.kext/Contents");
+        std::fs::create_dir_all(&c).unwrap();
+        std::fs::write(
+            c.join("Info.plist"),
+            "<?xml version=\"1.0\"?><plist version=\"1.0\"><dict>\
+             <key>CFBundleIdentifier</key><string>com.apple.driver.DriverKitThing</string>\
+             <key>CFBundleVersion</key><string>1.0</string><key>CFBundlePackageType</key><string>KEXT</string>\
+             <key>OSBundleRequired</key><string>DriverKit</string></dict></plist>",
+        )
+        .unwrap();
+        let r = verify(&VerifyOptions {
+            root: dir.path().to_path_buf(),
+            data_root: None,
+            sip: Sip::Unknown,
+            preboot: None,
+        })
+        .unwrap();
+        let got: Vec<_> = r
+            .findings
+            .iter()
+            .filter(|f| f.subject == "com.apple.driver.DriverKitThing")
+            .map(|f| f.code.as_str())
+            .collect();
+        assert_eq!(got, vec![want], "{root}: {:?}", r.findings);
+    }
+}
