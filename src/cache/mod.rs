@@ -221,35 +221,32 @@ pub fn open(path: &Path, opts: &OpenOptions) -> Result<CacheInfo, Error> {
     Ok(info)
 }
 
-/// A cache file read whole, with its SHA-256: two caches can be compared
-/// before either is analysed (the 10.15 boot and staged caches are often
-/// the same file, analysed once then).
+/// A cache file read whole: two caches can be compared before either is
+/// analysed (the 10.15 boot and staged caches are often the same bytes,
+/// then hashed and analysed once).
 #[derive(Debug)]
 pub struct WholeFile {
     /// The path as given.
     pub path: PathBuf,
     /// The bytes.
     pub data: Vec<u8>,
-    /// SHA-256, lower-case hex.
-    pub sha256: String,
 }
 
-/// Read the cache at `path` whole and hash it (the checks of [`open`]).
+/// Read the cache at `path` whole (the checks of [`open`]).
 pub fn read_whole(path: &Path) -> Result<WholeFile, Error> {
     let (file, len) = crate::input::open_regular(path).map_err(|e| input_error(path, e))?;
     if len > MAX_FILE_SIZE {
         return Err(input_error(path, crate::input::InputError::TooLarge { size: len, max: MAX_FILE_SIZE }));
     }
     let data = crate::input::Sparse::new(file, len as usize).into_full().map_err(|e| Error::io(path, e))?;
-    let sha256 = sha256_hex(&data);
-    Ok(WholeFile { path: path.to_path_buf(), data, sha256 })
+    Ok(WholeFile { path: path.to_path_buf(), data })
 }
 
-/// Analyse a cache read by [`read_whole`] (as [`open`] with `hash`).
-pub fn analyze_whole(f: &WholeFile, arch: Option<&str>) -> Result<CacheInfo, Error> {
+/// Analyse a cache read by [`read_whole`] whose SHA-256 is `sha256`.
+pub fn analyze_whole(f: &WholeFile, arch: Option<&str>, sha256: String) -> Result<CacheInfo, Error> {
     let mut info = analyze(&f.data, arch).map_err(|e| Error::format(&f.path, e))?;
     info.file = f.path.clone();
-    info.sha256 = Some(f.sha256.clone());
+    info.sha256 = Some(sha256);
     Ok(info)
 }
 

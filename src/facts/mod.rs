@@ -373,10 +373,10 @@ pub fn gather(opts: &VerifyOptions) -> Result<Facts, Error> {
     })
 }
 
-/// 10.15: the boot and staged prelinked kernels, read and hashed at the
-/// same time; when they are the same bytes (kcditto copies byte for
-/// byte, so a Mac in step has two identical files) the file is analysed
-/// once, else both are analysed at the same time.
+/// 10.15: the boot and staged prelinked kernels, read at the same time;
+/// when they are the same bytes (kcditto copies byte for byte, so a Mac in
+/// step has two identical files) the file is hashed and analysed once,
+/// else each is hashed and analysed, both at the same time.
 fn boot_and_staged(sys: &SystemRoot) -> [CacheSlot; 2] {
     let spec = [(Role::Boot, Vol::System, system::BOOT_PLK), (Role::Staged, Vol::Data, system::STAGED_PLK)];
     let read = |(_, vol, rel): (Role, Vol, &'static str)| match sys.resolve(vol, rel) {
@@ -394,15 +394,20 @@ fn boot_and_staged(sys: &SystemRoot) -> [CacheSlot; 2] {
         (boot, staged.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
     });
     let (b, st) = match (boot, staged) {
-        (Ok(b), Ok(st)) if b.sha256 == st.sha256 => {
-            let one = cache::analyze_whole(&b, None);
+        (Ok(b), Ok(st)) if b.data == st.data => {
+            let sha = cache::sha256_hex(&b.data);
+            let one = cache::analyze_whole(&b, None, sha.clone());
             let other = one.as_ref().map(|i| CacheInfo { file: st.path.clone(), ..i.clone() }).map_err(|_| ());
-            let other = other.map_or_else(|()| cache::analyze_whole(&st, None), Ok);
+            let other = other.map_or_else(|()| cache::analyze_whole(&st, None, sha), Ok);
             (state(one), state(other))
         }
         (b, st) => std::thread::scope(|s| {
-            let st = s.spawn(|| st.map(|f| state(cache::analyze_whole(&f, None))).unwrap_or_else(|e| e));
-            let b = b.map(|f| state(cache::analyze_whole(&f, None))).unwrap_or_else(|e| e);
+            let each = |f: cache::WholeFile| {
+                let sha = cache::sha256_hex(&f.data);
+                state(cache::analyze_whole(&f, None, sha))
+            };
+            let st = s.spawn(move || st.map(each).unwrap_or_else(|e| e));
+            let b = b.map(each).unwrap_or_else(|e| e);
             (b, st.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
         }),
     };
