@@ -1100,6 +1100,53 @@ mod tests {
         assert_eq!(find(&inv, "/System/Library/Extensions/AppleHDA.kext").bundle_id, "com.apple.driver.AppleHDA");
     }
 
+    /// Every executable of the fixtures (and of ../shared/realdata when it
+    /// is there), read piecewise with the unread bytes poisoned, gives
+    /// what the whole file gives; so do damaged copies.
+    #[test]
+    fn executables_read_piecewise_agree_with_the_whole_file() {
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut files: Vec<PathBuf> = walkdir::WalkDir::new(repo.join("testdata/roots"))
+            .into_iter()
+            .filter_map(Result::ok)
+            .filter(|e| e.file_type().is_file() && e.path().parent().is_some_and(|p| p.ends_with("Contents/MacOS")))
+            .map(|e| e.into_path())
+            .collect();
+        let real = repo.join("../shared/realdata/kext_bundles");
+        if real.is_dir() {
+            files.extend(
+                walkdir::WalkDir::new(&real)
+                    .into_iter()
+                    .filter_map(Result::ok)
+                    .filter(|e| {
+                        let p = e.path().to_string_lossy();
+                        e.file_type().is_file() && (p.contains("/MacOS/") || p.ends_with(".macho"))
+                    })
+                    .map(|e| e.into_path()),
+            );
+        } else {
+            eprintln!("skipped: ../shared/realdata is not there (the real kext executables are not checked)");
+        }
+        assert!(files.len() > 100, "{}", files.len());
+        let t = tempfile::tempdir().unwrap();
+        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+        for (i, f) in files.iter().enumerate() {
+            let whole = fs::read(f).unwrap();
+            let want = read_slices(&whole);
+            assert_eq!(read_executable_with(f, 1 << 30, 0xA5).unwrap(), want, "{}", f.display());
+            // A damaged copy (a byte of the headers changed).
+            let mut bad = whole.clone();
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            let at = (rng as usize) % bad.len().min(4096);
+            bad[at] ^= (rng >> 32) as u8 | 1;
+            let p = t.path().join(format!("{i}"));
+            fs::write(&p, &bad).unwrap();
+            assert_eq!(read_executable_with(&p, 1 << 30, 0xA5).unwrap(), read_slices(&bad), "damaged {}", f.display());
+        }
+    }
+
     #[test]
     fn executable_without_lc_uuid_is_fine() {
         let t = tempfile::tempdir().unwrap();
