@@ -470,7 +470,7 @@ fn read_bundle(root: &Path, job: &Job, limits: &Limits) -> Result<InstalledKext,
     } else {
         return Err("Contents/Info.plist is missing".into());
     };
-    let plist_path = resolve(root, &b.join(plist_rel), &mac_join(&job.mac, plist_rel))?;
+    let plist_path = resolve_below(root, b, plist_rel, &mac_join(&job.mac, plist_rel))?;
     let meta = fs::metadata(&plist_path).map_err(|e| ioerr(e, plist_rel))?;
     if meta.is_dir() {
         return Err(format!("a directory where Info.plist should be ({plist_rel})"));
@@ -514,7 +514,7 @@ fn read_bundle(root: &Path, job: &Job, limits: &Limits) -> Result<InstalledKext,
         }
         Err(e) => return Err(ioerr(e, &exe_rel)),
     }
-    let exe_path = resolve(root, &b.join(&exe_rel), &exe_mac)?;
+    let exe_path = resolve_below(root, b, &exe_rel, &exe_mac)?;
     let meta = fs::metadata(&exe_path).map_err(|e| ioerr(e, &exe_rel))?;
     if !meta.is_file() {
         return Err(format!("CFBundleExecutable \"{exe}\" at {exe_rel} is not a regular file"));
@@ -780,6 +780,24 @@ fn resolve(root: &Path, path: &Path, mac: &str) -> Result<PathBuf, String> {
         }
         Err(e) => Err(io_reason(&e, mac)),
     }
+}
+
+/// [`resolve`] for `rel` below the canonical directory `base`, with one
+/// `lstat` per component of `rel` instead of a `realpath` of the whole
+/// path (which reads every component from `/`): when no component is a
+/// symbolic link (or `..`), `base/rel` is already canonical and inside the
+/// root. Anything else takes the full [`resolve`], with its reasons.
+fn resolve_below(root: &Path, base: &Path, rel: &str, mac: &str) -> Result<PathBuf, String> {
+    let mut at = base.to_path_buf();
+    for part in rel.split('/') {
+        at.push(part);
+        let needs_full = matches!(part, "" | "." | "..")
+            || !matches!(fs::symlink_metadata(&at), Ok(m) if !m.file_type().is_symlink());
+        if needs_full {
+            return resolve(root, &base.join(rel), mac);
+        }
+    }
+    Ok(at)
 }
 
 /// Whether `path` exists (without following a final symlink); errors
