@@ -102,7 +102,9 @@ pub fn read_regular(path: &Path, max: u64) -> Result<Vec<u8>, InputError> {
 /// mapping would kill the process with SIGBUS (docs/security.md).
 pub struct Sparse {
     file: File,
+    /// At least `len` bytes; only `buf[..len]` is the file.
     buf: Vec<u8>,
+    len: usize,
     /// One bit per page: loaded.
     pages: Vec<u64>,
 }
@@ -122,19 +124,36 @@ impl Sparse {
     /// loaded; this touches every page).
     pub fn with_fill(file: File, len: usize, fill: u8) -> Sparse {
         let pages = (len as u64).div_ceil(SPARSE_PAGE).div_ceil(64) as usize;
-        Sparse { file, buf: vec![fill; len], pages: vec![0; pages] }
+        Sparse { file, buf: vec![fill; len], len, pages: vec![0; pages] }
+    }
+
+    /// As [`Sparse::new`], reading into `buf`, a buffer given back by
+    /// [`Sparse::into_buffer`] (the bundle walk reads hundreds of
+    /// executables: clearing a fresh buffer for each cost more than reading
+    /// their headers). The unread bytes hold whatever `buf` held.
+    pub fn reusing(file: File, len: usize, mut buf: Vec<u8>) -> Sparse {
+        if buf.len() < len {
+            buf.resize(len, 0);
+        }
+        let pages = (len as u64).div_ceil(SPARSE_PAGE).div_ceil(64) as usize;
+        Sparse { file, buf, len, pages: vec![0; pages] }
+    }
+
+    /// The buffer, for [`Sparse::reusing`].
+    pub fn into_buffer(self) -> Vec<u8> {
+        self.buf
     }
 
     /// The whole buffer (loaded ranges hold the file's bytes).
     pub fn bytes(&self) -> &[u8] {
-        &self.buf
+        &self.buf[..self.len]
     }
 
     /// Read `len` bytes at `off` (clamped to the file) if not read yet.
     /// Fails when the file is shorter than it was when opened.
     pub fn load(&mut self, off: u64, len: u64) -> io::Result<()> {
         use std::os::unix::fs::FileExt;
-        let size = self.buf.len() as u64;
+        let size = self.len as u64;
         let end = off.saturating_add(len).min(size);
         if off >= end {
             return Ok(());
@@ -179,12 +198,13 @@ impl Sparse {
     /// Bytes read from the file so far (whole pages).
     pub fn loaded_bytes(&self) -> u64 {
         let pages: u64 = self.pages.iter().map(|w| u64::from(w.count_ones())).sum();
-        (pages * SPARSE_PAGE).min(self.buf.len() as u64)
+        (pages * SPARSE_PAGE).min(self.len as u64)
     }
 
     /// Read everything not read yet, and give the whole file.
     pub fn into_full(mut self) -> io::Result<Vec<u8>> {
-        self.load(0, self.buf.len() as u64)?;
+        self.load(0, self.len as u64)?;
+        self.buf.truncate(self.len);
         Ok(self.buf)
     }
 }

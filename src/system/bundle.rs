@@ -559,8 +559,29 @@ fn read_executable_with(path: &Path, max: u64, fill: u8) -> io::Result<Result<Ve
     if len > max {
         return Err(io::Error::other(format!("is {len} bytes, over the {max}-byte limit")));
     }
-    // len <= max, a few hundred MB at most: fits in usize.
-    let mut sp = crate::input::Sparse::with_fill(file, len as usize, fill);
+    // len <= max, a few hundred MB at most: fits in usize. Each walker
+    // thread reuses one buffer (poisoned in tests: never cleared).
+    thread_local! {
+        static BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    let mut sp = if fill == 0 {
+        crate::input::Sparse::reusing(file, len as usize, BUFFER.take())
+    } else {
+        crate::input::Sparse::with_fill(file, len as usize, fill)
+    };
+    let result = read_pieces(&mut sp);
+    if fill == 0 {
+        let buf = sp.into_buffer();
+        // A huge executable's buffer is not kept for the next one.
+        if buf.len() <= 64 << 20 {
+            BUFFER.set(buf);
+        }
+    }
+    result
+}
+
+/// The body of [`read_executable_with`] on an open file.
+fn read_pieces(sp: &mut crate::input::Sparse) -> io::Result<Result<Vec<SliceFacts>, String>> {
     sp.load(0, crate::input::SPARSE_PAGE)?;
     let magic = Bytes::new(sp.bytes(), "executable").u32_be_at(0, "magic").ok();
     let starts: Vec<u64> = match magic {
@@ -571,11 +592,11 @@ fn read_executable_with(path: &Path, max: u64, fill: u8) -> io::Result<Result<Ve
                 Ok((slices, _)) if slices.len() as u64 <= MAX_EXECUTABLE_SLICES => {
                     slices.iter().map(|s| s.offset).collect()
                 }
-                _ => return sp.into_full().map(|d| read_slices(&d)),
+                _ => return whole(sp),
             }
         }
         Some(MH_MAGIC | MH_MAGIC_64 | MH_CIGAM | MH_CIGAM_64) => vec![0],
-        _ => return sp.into_full().map(|d| read_slices(&d)),
+        _ => return whole(sp),
     };
     for start in starts {
         sp.load(start, 32)?;
@@ -593,8 +614,14 @@ fn read_executable_with(path: &Path, max: u64, fill: u8) -> io::Result<Result<Ve
     }
     match read_slices(sp.bytes()) {
         Ok(s) => Ok(Ok(s)),
-        Err(_) => sp.into_full().map(|d| read_slices(&d)),
+        Err(_) => whole(sp),
     }
+}
+
+/// [`read_slices`] on the whole file.
+fn whole(sp: &mut crate::input::Sparse) -> io::Result<Result<Vec<SliceFacts>, String>> {
+    sp.load(0, u64::MAX)?;
+    Ok(read_slices(sp.bytes()))
 }
 
 /// Fill in [`InstalledKext::executable_sha256`] (reading the whole
@@ -1152,6 +1179,9 @@ mod tests {
             let whole = fs::read(f).unwrap();
             let want = read_slices(&whole);
             assert_eq!(read_executable_with(f, 1 << 30, 0xA5).unwrap(), want, "{}", f.display());
+            // The walk's way: a reused buffer that still holds the bytes
+            // of the files read before (never cleared).
+            assert_eq!(read_executable(f, 1 << 30).unwrap(), want, "reused buffer: {}", f.display());
             // A damaged copy (a byte of the headers changed).
             let mut bad = whole.clone();
             rng ^= rng << 13;
