@@ -898,3 +898,54 @@ fn driverkit_required_kexts_belong_in_the_boot_cache_on_10_15_only() {
         assert_eq!(got, vec![want], "{root}: {:?}", r.findings);
     }
 }
+
+/// A version bump of an Apple kext in /System/Library/Extensions: on
+/// ≤ 10.15 the remedy rebuilds the cache; on 11+ the kext and the
+/// collections are on the sealed volume, so it says reinstall macOS.
+#[test]
+fn kx002_remedy_for_a_system_kext_by_era() {
+    for (root, rebuild) in [("healthy-10.14", true), ("healthy-11", false)] {
+        let dir = tempfile::tempdir().unwrap();
+        copy_tree(&roots_dir().join(root), dir.path());
+        let plist = dir.path().join("System/Library/Extensions/AppleHDA.kext/Contents/Info.plist");
+        let text = std::fs::read_to_string(&plist).unwrap();
+        std::fs::write(&plist, text.replace("<string>283.15</string>", "<string>283.16</string>")).unwrap();
+        let r = verify(&VerifyOptions {
+            root: dir.path().to_path_buf(),
+            data_root: None,
+            sip: Sip::Unknown,
+            preboot: None,
+        })
+        .unwrap();
+        let kx = r.findings.iter().find(|f| f.subject == "com.apple.driver.AppleHDA").expect("a finding");
+        assert_eq!(kx.code, "KX002", "{root}: {:?}", r.findings);
+        assert_eq!(kx.remedy.contains("reinstall macOS"), !rebuild, "{root}: {}", kx.remedy);
+        assert_eq!(kx.remedy.contains("kextcache"), rebuild, "{root}: {}", kx.remedy);
+    }
+}
+
+/// AX001 for a kext that is not in a build list naming other kexts: the
+/// list does not make it "approved, pending restart".
+#[test]
+fn ax001_not_in_a_build_list_of_other_kexts() {
+    let o = outcome_after("ax001-in-auxkc-build-list", |f| {
+        f.auxkc_build_list = Some(Ok(vec!["/Library/Extensions/Other.kext".into()]));
+    });
+    let ax = o.findings.iter().find(|f| f.code.as_str() == "AX001").expect("AX001");
+    assert_eq!(ax.evidence.get("in_current_auxkc_build_list"), Some(&Value::Bool(false)), "{:?}", ax.evidence);
+    assert_ne!(ax.evidence.get("approval").and_then(Value::as_str), Some("approved-pending-restart"));
+}
+
+/// KX004 on 11+: a third-party kext still in the auxiliary collection
+/// but removed from /Library/Extensions.
+#[test]
+fn kx004_on_11_compares_the_auxiliary_collection() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_tree(&roots_dir().join("healthy-11"), dir.path());
+    std::fs::remove_dir_all(dir.path().join("Library/Extensions/FooNet.kext")).unwrap();
+    let r =
+        verify(&VerifyOptions { root: dir.path().to_path_buf(), data_root: None, sip: Sip::Unknown, preboot: None })
+            .unwrap();
+    let kx: Vec<_> = r.findings.iter().filter(|f| f.code == "KX004").map(|f| f.subject.as_str()).collect();
+    assert_eq!(kx, vec!["com.example.driver.FooNet"], "{:?}", r.findings);
+}
