@@ -377,3 +377,22 @@ pub fn sort(findings: &mut [Finding]) {
             .then_with(|| a.subject.cmp(&b.subject))
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_by_id_display_and_compare_with_their_id() {
+        for c in Code::ALL.iter().copied() {
+            assert_eq!(Code::from_id(c.as_str()), Some(c));
+            assert_eq!(c.to_string(), c.as_str());
+            assert!(c == c.as_str());
+        }
+        assert_eq!(Code::from_id("KX000"), None);
+        assert_eq!(Code::from_id(""), None);
+        assert_eq!(format!("[{:<7}]", Code::KX001), "[KX001  ]");
+        assert!(!(Code::KX001 == "KX002"));
+        assert!(!(Code::KX001 == "kx001"));
+    }
+}

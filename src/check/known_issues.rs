@@ -108,3 +108,18 @@ pub fn zone_leak(build: &str) -> Option<&'static KnownIssue> {
 pub fn shove_copy_fails(version: (u32, u32, u32), build: &str) -> bool {
     for_system(version, build).iter().any(|k| k.kind == IssueKind::DeferredInstall)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The 10.15.0 shutdown-copy failure is a half-open release range:
+    /// every 10.15.0 build, and not 10.15.1 (19B88), which fixed it.
+    #[test]
+    fn release_ranges_are_half_open() {
+        assert!(shove_copy_fails((10, 15, 0), "19A583"));
+        assert!(shove_copy_fails((10, 15, 0), "19A999z"));
+        assert!(!shove_copy_fails((10, 15, 1), "19B88"));
+        assert!(!shove_copy_fails((10, 14, 6), "18G103"));
+    }
+}
