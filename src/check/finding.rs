@@ -392,7 +392,7 @@ mod tests {
         assert_eq!(Code::from_id("KX000"), None);
         assert_eq!(Code::from_id(""), None);
         assert_eq!(format!("[{:<7}]", Code::KX001), "[KX001  ]");
-        assert!(!(Code::KX001 == "KX002"));
-        assert!(!(Code::KX001 == "kx001"));
+        assert!(Code::KX001 != "KX002");
+        assert!(Code::KX001 != "kx001");
     }
 }
