@@ -267,8 +267,10 @@ fn input_error(path: &Path, e: crate::input::InputError) -> Error {
 /// Load the header and load commands of the Mach-O at `off`.
 fn load_header(sp: &mut crate::input::Sparse, off: u64) -> std::io::Result<()> {
     sp.load(off, macho::SIZEOF_HEADER_64 as u64)?;
-    let at = off as usize + macho::SIZEOFCMDS_OFFSET;
-    if let Some(b) = sp.bytes().get(at..at + 4) {
+    // `off` comes from the file (a fileset entry's fileoff, a kext's
+    // address): past the end it simply reads nothing.
+    let at = usize::try_from(off).ok().and_then(|o| o.checked_add(macho::SIZEOFCMDS_OFFSET));
+    if let Some(b) = at.and_then(|at| sp.bytes().get(at..)).and_then(|b| b.get(..4)) {
         let sizeofcmds = u32::from_le_bytes(b.try_into().expect("4 bytes"));
         sp.load(off, macho::SIZEOF_HEADER_64 as u64 + u64::from(sizeofcmds))?;
     }
@@ -747,6 +749,34 @@ mod tests {
             assert!(s.kexts.len() >= 60, "{name}: {} kexts", s.kexts.len());
             assert_eq!(json(&s), json(&analyze(&bytes, None).unwrap()), "{name}");
             assert!(loaded * 5 < bytes.len() as u64, "{name}: read {loaded} of {} bytes", bytes.len());
+        }
+    }
+
+    /// Fileset entries pointing past the end (or at the very top of the
+    /// address space) neither panic nor read anything.
+    #[test]
+    fn hostile_fileset_offsets_are_harmless() {
+        let kc = caches().into_iter().find(|(n, _)| n.ends_with("BootKernelExtensions.kc")).unwrap().1;
+        let ncmds = u32::from_le_bytes(kc[16..20].try_into().unwrap()) as usize;
+        let mut at = 32;
+        let mut entries = Vec::new();
+        for _ in 0..ncmds {
+            let cmd = u32::from_le_bytes(kc[at..at + 4].try_into().unwrap());
+            if cmd == 0x8000_0035 {
+                entries.push(at);
+            }
+            at += u32::from_le_bytes(kc[at + 4..at + 8].try_into().unwrap()) as usize;
+        }
+        assert!(entries.len() > 2);
+        for bad in [u64::MAX, u64::MAX - 3, u64::MAX - 19, kc.len() as u64 + 100, kc.len() as u64 - 2] {
+            for &e in &entries {
+                let mut b = kc.clone();
+                b[e + 16..e + 24].copy_from_slice(&bad.to_le_bytes());
+                let (sparse, _) = sparse_poisoned(&b);
+                if let Some(s) = sparse {
+                    assert_eq!(json(&s), json(&analyze(&b, None).unwrap()));
+                }
+            }
         }
     }
 

@@ -602,7 +602,7 @@ fn read_pieces(sp: &mut crate::input::Sparse) -> io::Result<Result<Vec<SliceFact
         sp.load(start, 32)?;
         let sizeofcmds = sp
             .bytes()
-            .get(start as usize + crate::macho::SIZEOFCMDS_OFFSET..)
+            .get(usize::try_from(start).unwrap_or(usize::MAX).saturating_add(crate::macho::SIZEOFCMDS_OFFSET)..)
             .and_then(|b| b.get(..4))
             .map_or(0, |b| u32::from_le_bytes(b.try_into().expect("4 bytes")));
         // Either byte order: load the larger reading (bounded by the file).
