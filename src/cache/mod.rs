@@ -342,13 +342,22 @@ fn analyze_sparse(sp: &mut crate::input::Sparse, arch: Option<&str>) -> std::io:
         (macho::MH_FILESET, None) => None,
         _ => text_of(sp, 0),
     };
-    if let Some((off, size)) = text {
-        sp.load(off, size)?;
-        let bytes = sp.bytes().get(off as usize..off.saturating_add(size) as usize).unwrap_or_default();
-        let needs_version = filetype == macho::MH_FILESET || info_range.is_some();
-        if needs_version && macho::find_kernel_version(bytes).is_none() {
-            return Ok(None);
+    // A collection with a kernel entry, and a prelinked kernel, look for
+    // the version in the whole image when it is not in __TEXT.
+    let needs_version = match filetype {
+        macho::MH_FILESET => kernel_entry.is_some(),
+        _ => info_range.is_some(),
+    };
+    match text {
+        Some((off, size)) => {
+            sp.load(off, size)?;
+            let bytes = sp.bytes().get(off as usize..off.saturating_add(size) as usize).unwrap_or_default();
+            if needs_version && macho::find_kernel_version(bytes).is_none() {
+                return Ok(None);
+            }
         }
+        None if needs_version => return Ok(None),
+        None => {}
     }
     Ok(analyze(sp.bytes(), arch).ok())
 }
@@ -778,6 +787,24 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A kernel entry without a __TEXT segment: the whole-file analysis
+    /// finds the version anywhere in the image, so the piecewise one must
+    /// fall back (found by the differential fuzz target).
+    #[test]
+    fn kernel_version_outside_text_falls_back_to_the_whole_file() {
+        let mut kc = caches().into_iter().find(|(n, _)| n.ends_with("BootKernelExtensions.kc")).unwrap().1;
+        let layer = "t";
+        let entries = MachView::parse(&kc, 0, layer).unwrap().fileset_entries().unwrap();
+        let k = entries.iter().find(|e| e.id == "com.apple.kernel").unwrap().fileoff as usize;
+        let at = MachView::parse(&kc, k, layer).unwrap().segment("__TEXT").unwrap().unwrap().cmd_offset;
+        // segname follows cmd and cmdsize.
+        kc[at + 8 + 5] = b'X';
+        let whole = analyze(&kc, None).unwrap();
+        assert!(whole.kernel.version.is_some());
+        let (sparse, _) = sparse_poisoned(&kc);
+        assert!(sparse.is_none(), "the piecewise reading must not stand for this file");
     }
 
     #[test]
