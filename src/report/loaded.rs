@@ -108,4 +108,20 @@ mod tests {
         assert_eq!(j["loaded"][0]["address"], "0x10");
         assert_eq!(j["verdict"], "healthy");
     }
+
+    /// The count of Apple kexts not listed appears only when there are some.
+    #[test]
+    fn apple_count_line_only_with_apple_kexts() {
+        let head = "Index Refs Address            Size       Wired      Name (Version) UUID <Linked Against>\n";
+        let text = |rows: &str| {
+            let k = crate::logs::kextstat::parse(&format!("{head}{rows}")).unwrap();
+            let mut out = Vec::new();
+            write_text(&mut out, Style::default(), &k, &[]).unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        let third = text("    1    0 0x10 0x1 0x1 com.example.a (1)\n");
+        assert!(!third.contains("Apple kexts not listed"), "{third}");
+        let both = text("    1    0 0x10 0x1 0x1 com.example.a (1)\n    2    0 0x20 0x1 0x1 com.apple.b (1)\n");
+        assert!(both.contains("1 Apple kexts not listed (0 of them kernel components)."), "{both}");
+    }
 }
