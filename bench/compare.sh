@@ -595,6 +595,9 @@ if [ $SCALING = 1 ]; then
     [ $QUICK = 0 ] || SCALES=(100 300 600)
     RAWUS=()
     LZUS=()
+    NKS=()
+    RAWT=()
+    LZT=()
     for s in "${SCALES[@]}"; do
         gen "$s"
         note "(d) scaling: N=$s"
@@ -606,15 +609,30 @@ if [ $SCALING = 1 ]; then
         ul=$(awk -v t="$tl" -v n="$nk" 'BEGIN { printf "%.1f", t / n * 1e6 }')
         RAWUS+=("$ur")
         LZUS+=("$ul")
+        NKS+=("$nk")
+        RAWT+=("$tr")
+        LZT+=("$tl")
         SCALEROWS+=("$s|$nk|$(mb "$(fsize "$BENCH/plk-$s.raw")")|$(f3 "$tr")|$ur|$(f3 "$tl")|$ul")
     done
+    # Flat = each added kext costs the same: the time added per kext
+    # between consecutive sizes (the slope), so the fixed cost of starting
+    # a process is not counted as per-kext cost. The plain µs per kext
+    # (time / kexts) is in the scaling table.
+    slopes() {
+        python3 -c 'import sys
+n = [float(x) for x in sys.argv[1].split()]
+t = [float(x) for x in sys.argv[2].split()]
+print(" ".join("%.1f" % ((t[i] - t[i-1]) / (n[i] - n[i-1]) * 1e6) for i in range(1, len(n))))' "$1" "$2"
+    }
     spread() { python3 -c 'import sys; v = [float(x) for x in sys.argv[1:]]; print("%.2f" % (max(v) / min(v)))' "$@"; }
-    sr=$(spread "${RAWUS[@]}")
-    sl=$(spread "${LZUS[@]}")
-    target "(d) time per kext flat from ${SCALES[0]} to ${SCALES[-1]} kexts, raw (max / min of µs per kext)" \
-        "$(IFS=/; echo "${RAWUS[*]}") µs" "${sr}×" "≤ 1.25×" "$(met_le "$sr" 1.25)"
+    read -r -a RAWSL <<<"$(slopes "${NKS[*]}" "${RAWT[*]}")"
+    read -r -a LZSL <<<"$(slopes "${NKS[*]}" "${LZT[*]}")"
+    sr=$(spread "${RAWSL[@]}")
+    sl=$(spread "${LZSL[@]}")
+    target "(d) time per added kext flat from ${SCALES[0]} to ${SCALES[-1]} kexts, raw (max / min of the µs added per kext between consecutive sizes)" \
+        "$(IFS=/; echo "${RAWSL[*]}") µs" "${sr}×" "≤ 1.25×" "$(met_le "$sr" 1.25)"
     target "(d) the same, FAT > comp/LZVN" \
-        "$(IFS=/; echo "${LZUS[*]}") µs" "${sl}×" "≤ 1.25×" "$(met_le "$sl" 1.25)"
+        "$(IFS=/; echo "${LZSL[*]}") µs" "${sl}×" "≤ 1.25×" "$(met_le "$sl" 1.25)"
 fi
 LOAD1=$(cut -d' ' -f1-3 /proc/loadavg)
 
