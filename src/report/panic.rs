@@ -102,3 +102,38 @@ pub fn write_text(out: &mut dyn Write, style: Style, reports: &[PanicReport], fi
     }
     crate::report::write_findings(out, style, findings)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> PanicReport {
+        let text =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/logs/panic-zone-leak-19G73.txt"))
+                .unwrap();
+        crate::logs::panic::parse(&text, "a.panic").unwrap()
+    }
+
+    fn text(reports: &[PanicReport]) -> String {
+        let mut out = Vec::new();
+        write_text(&mut out, Style::default(), reports, &[]).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    /// Reports are separated by a blank line, and a leak with a zone but
+    /// no element count still gets its line.
+    #[test]
+    fn reports_are_separated_and_a_zone_alone_is_shown() {
+        let a = sample();
+        let mut b = a.clone();
+        b.file = "b.panic".into();
+        b.leak_elements = None;
+        b.leak_bytes = None;
+        assert!(b.leak_zone.is_some());
+        let t = text(&[a, b]);
+        assert!(t.contains("\n\nb.panic\n"), "{t}");
+        let second = &t[t.find("b.panic").unwrap()..];
+        assert!(second.contains("\n  leak "), "{second}");
+        assert!(!text(&[sample()]).starts_with('\n'));
+    }
+}
