@@ -331,3 +331,77 @@ fn apple_silicon_live_reads_the_aux_collection_from_kmutil() {
     assert!(!r.findings.iter().any(|f| f.code == "AX001"), "{:?}", r.findings);
     assert!(r.not_checked.iter().any(|n| n.check == "AX001, AX002, AX003"));
 }
+
+/// The facts of fixture root `rel` (under testdata/roots) with SIP `sip`.
+fn root_facts(rel: &str, sip: Sip) -> kcheck::facts::Facts {
+    let opts = VerifyOptions { root: testdata("roots").join(rel), data_root: None, sip, preboot: None };
+    kcheck::facts::gather(&opts).unwrap()
+}
+
+fn codes_of(f: &[kcheck::check::finding::Finding]) -> Vec<&str> {
+    f.iter().map(|f| f.code.as_str()).collect()
+}
+
+/// ST006 needs the script strictly older than the boot; on 10.15.0 with SIP
+/// on its remedy names the volume that was given.
+#[test]
+fn st006_needs_an_older_script_and_names_the_volume() {
+    use kcheck::facts::live::LiveFacts;
+    let f = root_facts("demo-10.15.0-pending-shove/Macintosh HD", Sip::Enabled);
+    assert!(f.shove_kernels);
+    let live = |shove: i64| LiveFacts { shove_mtime: Some(shove), boottime: Some(1000), ..Default::default() };
+    assert!(!codes_of(&kcheck::check::live::check(&f, &live(1000))).contains(&"ST006"));
+    let found = kcheck::check::live::check(&f, &live(999));
+    let st = found.iter().find(|x| x.code == "ST006").expect("ST006");
+    assert!(st.remedy.contains(&f.system.root.display().to_string()), "{}", st.remedy);
+    assert!(!st.remedy.contains("<system volume>"), "{}", st.remedy);
+}
+
+/// KN002 for the auxiliary collection only when the running one differs.
+#[test]
+fn kn002_aux_only_when_the_running_collection_differs() {
+    use kcheck::facts::Role;
+    use kcheck::facts::live::LiveFacts;
+    let f = root_facts("healthy-11", Sip::Unknown);
+    let aux = f.cache(Role::Auxiliary).and_then(|s| s.state.info()).and_then(|a| a.kc_id.clone()).expect("aux id");
+    let same = LiveFacts { aux_uuid: Some(aux), ..Default::default() };
+    assert!(kcheck::check::live::check(&f, &same).is_empty());
+    let other = LiveFacts { aux_uuid: Some("00000000-0000-0000-0000-000000000001".into()), ..Default::default() };
+    let found = kcheck::check::live::check(&f, &other);
+    assert_eq!(codes_of(&found), vec!["KN002"]);
+    assert_eq!(found[0].subject, "kern.auxiliaryfilesetuuid");
+}
+
+/// Apple silicon --live: of two copies of a third-party kext the highest
+/// version is compared with the running auxiliary collection; of two
+/// copies of the same version, the first found.
+#[test]
+fn apple_silicon_aux_compares_the_winning_copy() {
+    use kcheck::facts::live::LiveFacts;
+    let mut f = root_facts("healthy-11", Sip::Unknown);
+    let mut one = f.installed.kexts.iter().find(|k| k.bundle_id == "com.example.driver.FooNet").unwrap().clone();
+    one.bundle_id = "com.example.Twin".into();
+    one.version = Some("1.0".into());
+    one.path = "/Library/Extensions/TwinA.kext".into();
+    let mut two = one.clone();
+    two.version = Some("2.0".into());
+    two.path = "/Library/Extensions/TwinB.kext".into();
+    f.installed.kexts.retain(|k| k.path.starts_with("/System/"));
+    f.installed.kexts.extend([one.clone(), two]);
+    let aux = |v: &str| LiveFacts {
+        aux_kexts: Some(vec![("com.example.Twin".into(), Some(v.into()))]),
+        ..Default::default()
+    };
+    assert!(kcheck::check::live::apple_silicon_aux(&f, &aux("2.0")).is_empty());
+    let found = kcheck::check::live::apple_silicon_aux(&f, &aux("1.0"));
+    assert_eq!(codes_of(&found), vec!["AX002"]);
+    // Same version twice: the first copy is the one reported.
+    let mut same = one.clone();
+    same.path = "/Library/Extensions/TwinC.kext".into();
+    f.installed.kexts.retain(|k| k.bundle_id != "com.example.Twin");
+    f.installed.kexts.extend([one, same]);
+    let found =
+        kcheck::check::live::apple_silicon_aux(&f, &LiveFacts { aux_kexts: Some(vec![]), ..Default::default() });
+    assert_eq!(codes_of(&found), vec!["AX001"]);
+    assert_eq!(found[0].evidence.get("path").and_then(Value::as_str), Some("/Library/Extensions/TwinA.kext"));
+}
