@@ -371,4 +371,83 @@ mod tests {
         let tiny: Vec<Zone> = [100, 200, 300].map(z).to_vec();
         assert!(growth(&tiny.iter().collect::<Vec<_>>()).is_none());
     }
+
+    fn zone(name: &str, elem: Option<u64>, inuse: Option<u64>, cur: Option<u64>) -> Zone {
+        Zone { name: name.into(), elem_size: elem, inuse, cur_bytes: cur, ..Zone::default() }
+    }
+
+    fn table(zones: Vec<Zone>) -> ZoneTable {
+        ZoneTable { zones, redacted: false, format: "columns", issues: Vec::new() }
+    }
+
+    fn grows(series: &[u64], elem: u64) -> bool {
+        let zs: Vec<Zone> = series.iter().map(|&n| zone("kalloc.x", Some(elem), Some(n), Some(n * elem))).collect();
+        growth(&zs.iter().collect::<Vec<_>>()).is_some()
+    }
+
+    /// The edges of the ZN002 rule: a rise of exactly 5 % counts, exactly
+    /// 10,000 elements counts (even under 1 MiB), exactly 1 MiB counts
+    /// (even under 10,000 elements).
+    #[test]
+    fn growth_thresholds_are_inclusive() {
+        assert!(grows(&[200_000, 205_000, 210_000], 8), "exactly 5 % and 10,000 elements of 8 bytes");
+        assert!(!grows(&[200_000, 205_000, 209_999], 8), "just under 5 % and 10,000 elements");
+        assert!(grows(&[10_000, 10_512, 11_024], 1024), "exactly 1 MiB in 1,024 elements");
+        assert!(!grows(&[10_000, 10_511, 11_023], 1024), "just under 1 MiB and 10,000 elements");
+    }
+
+    /// ZN001 by count: more than `elements_error`, not exactly that many; a
+    /// table without element sizes says how many elements are in use.
+    #[test]
+    fn zn001_count_rule_and_message_without_element_sizes() {
+        let th = Thresholds::default();
+        let at = table(vec![zone("kalloc.48", None, Some(th.elements_error), None)]);
+        assert!(sample_findings(&at, &th, None).is_empty());
+        let over = table(vec![zone("kalloc.48", None, Some(th.elements_error + 1), None)]);
+        let f = sample_findings(&over, &th, None);
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].severity, Severity::Error);
+        assert!(f[0].message.contains(&format!("{} in-use elements", th.elements_error + 1)), "{}", f[0].message);
+    }
+
+    /// Zones cut to the same name are told apart by their order in each
+    /// sample: only the growing one of two `kalloc.48` is reported, once.
+    #[test]
+    fn repeated_zone_names_line_up_by_occurrence() {
+        let samples: Vec<ZoneTable> = [100_000u64, 120_000, 140_000]
+            .iter()
+            .map(|&n| {
+                table(vec![
+                    zone("kalloc.48", Some(48), Some(n), Some(n * 48)),
+                    zone("kalloc.48", Some(48), Some(5), Some(240)),
+                ])
+            })
+            .collect();
+        let f = growth_findings(&samples, &Thresholds::default());
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(f[0].evidence.get("series"), Some(&json!([100_000, 120_000, 140_000])));
+    }
+
+    /// ZN002's wording follows the series it tested (in-use counts, or
+    /// sizes when a table has no counts); a kalloc zone's remedy names the
+    /// 10.15.6 leak's fix.
+    #[test]
+    fn zn002_message_follows_the_metric_and_names_the_known_fix() {
+        let th = Thresholds::default();
+        let by_count: Vec<ZoneTable> = [100_000u64, 120_000, 140_000]
+            .iter()
+            .map(|&n| table(vec![zone("kalloc.48", Some(48), Some(n), Some(n * 48))]))
+            .collect();
+        let f = growth_findings(&by_count, &th);
+        assert!(f[0].message.contains("in-use count rose"), "{}", f[0].message);
+        assert!(f[0].remedy.contains("fixed by the 10.15.6 Supplemental Update (19G2021)"), "{}", f[0].remedy);
+        let by_size: Vec<ZoneTable> = [10u64 << 20, 12 << 20, 14 << 20]
+            .iter()
+            .map(|&b| table(vec![zone("kalloc.48", Some(48), None, Some(b))]))
+            .collect();
+        let f = growth_findings(&by_size, &th);
+        assert_eq!(f.len(), 1);
+        assert!(f[0].message.contains("size rose"), "{}", f[0].message);
+        assert_eq!(f[0].evidence.get("metric"), Some(&json!("cur_bytes")));
+    }
 }
