@@ -674,3 +674,22 @@ pub enum VerifyFormat {
     /// One finding per line.
     Jsonl,
 }
+
+#[cfg(test)]
+mod wrap_tests {
+    use super::wrap;
+
+    /// A backticked command followed by `,` `.` or `)` is kept whole on
+    /// one line when it fits.
+    #[test]
+    fn backticked_spans_end_at_punctuation() {
+        // Word by word, "`sudo" would still fit on the first line.
+        for end in ["`,", "`.", "`)", "`"] {
+            let text =
+                format!("first some words to fill it then `sudo kextcache -i /Volumes/Mac{end} and restart now please");
+            let out = wrap(&text, 40, "");
+            let want = format!("`sudo kextcache -i /Volumes/Mac{end}");
+            assert!(out.lines().any(|l| l.contains(&want)), "{end}: {out}");
+        }
+    }
+}

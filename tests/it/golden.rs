@@ -132,6 +132,18 @@ fn golden_cache_commands() {
             failures.extend(check(&format!("diff/{tag}.{ext}"), &got));
         }
     }
+    // Coloured markers (+ green, - red, ~ yellow), header left plain.
+    let got = run(
+        &top,
+        &[
+            "diff",
+            "testdata/caches/prelinkedkernel-a.fat-lzvn",
+            "testdata/caches/prelinkedkernel-b.fat-lzvn",
+            "--color",
+            "always",
+        ],
+    );
+    failures.extend(check("diff/a-b.color.txt", &got));
     finish(failures);
 }
 
