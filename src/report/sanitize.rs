@@ -182,4 +182,48 @@ mod tests {
         assert_eq!(escape("com.example.Foo"), "com.example.Foo");
         assert_eq!(escape("a\nkcheck: ok\r\x1b"), "a\\nkcheck: ok\\r\\x1b");
     }
+
+    /// A writer whose bytes the test can read while the sanitizer still
+    /// holds it: what reached the terminal so far.
+    #[derive(Clone, Default)]
+    struct Shared(std::rc::Rc<std::cell::RefCell<Vec<u8>>>);
+
+    impl Write for Shared {
+        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+            self.0.borrow_mut().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// An ESC that cannot start an allowed sequence is escaped at once, not
+    /// held back (a live view must not stall, and nothing may pile up);
+    /// an allowed colour sequence split across writes passes whole.
+    #[test]
+    fn escapes_that_cannot_be_colour_are_written_at_once() {
+        let shared = Shared::default();
+        let mut s = Sanitizer::new(shared.clone(), true, false);
+        s.write_all(b"\x1b5hello").unwrap();
+        assert_eq!(String::from_utf8_lossy(&shared.0.borrow()), "\\x1b5hello");
+        // Sixteen bytes of ESC [ digits is already too long for a colour.
+        shared.0.borrow_mut().clear();
+        s.write_all(b"\x1b[11111111111111").unwrap();
+        assert_eq!(String::from_utf8_lossy(&shared.0.borrow()), "\\x1b[11111111111111");
+        // A real colour, split in two writes, arrives intact.
+        shared.0.borrow_mut().clear();
+        s.write_all(b"\x1b[3").unwrap();
+        s.write_all(b"1mX").unwrap();
+        assert_eq!(String::from_utf8_lossy(&shared.0.borrow()), "\x1b[31mX");
+    }
+
+    /// C1 controls (U+0080..U+009F) are written as `\u{..}`, C0 as `\x..`.
+    #[test]
+    fn c1_controls_use_the_unicode_escape() {
+        assert_eq!(escape("\u{80}"), "\\u{80}");
+        assert_eq!(escape("\u{9b}"), "\\u{9b}");
+        assert_eq!(escape("\u{7f}"), "\\x7f");
+        assert_eq!(escape("a\u{1}b"), "a\\x01b");
+    }
 }

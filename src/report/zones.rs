@@ -293,4 +293,80 @@ zone name                   size        size        size      #elts       #elts 
             }
         }
     }
+
+    fn z(name: &str, inuse: u64) -> Zone {
+        Zone {
+            name: name.into(),
+            elem_size: Some(64),
+            inuse: Some(inuse),
+            cur_bytes: Some(inuse * 64),
+            ..Zone::default()
+        }
+    }
+
+    fn t(zones: Vec<Zone>) -> ZoneTable {
+        ZoneTable { zones, redacted: false, format: "columns", issues: Vec::new() }
+    }
+
+    fn text_of(table: &ZoneTable, top: usize) -> String {
+        let mut out = Vec::new();
+        write_text(&mut out, Style::default(), table, &[], top).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    /// "(N more zones)" only when zones were left out; no share of an empty
+    /// table.
+    #[test]
+    fn table_footer_and_shares() {
+        let two = t(vec![z("a", 10), z("b", 20)]);
+        assert!(!text_of(&two, 2).contains("more zones"), "{}", text_of(&two, 2));
+        assert!(text_of(&two, 1).contains("(1 more zones)"));
+        let empty = t(vec![z("a", 0)]);
+        let out = text_of(&empty, 5);
+        assert!(!out.contains("NaN") && !out.contains("inf"), "{out}");
+        assert!(out.lines().any(|l| l.starts_with("a ") && l.contains(" -")), "{out}");
+    }
+
+    /// The watch clock is the time of day in UTC.
+    #[test]
+    fn clock_is_utc_time_of_day() {
+        let c = clock();
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() % 86_400;
+        let (h, rest) = c.split_once(':').unwrap();
+        let (m, rest) = rest.split_once(':').unwrap();
+        let sec: u64 = rest.trim_end_matches(" UTC").parse().unwrap();
+        assert!(c.ends_with(" UTC"), "{c}");
+        let got = h.parse::<u64>().unwrap() * 3600 + m.parse::<u64>().unwrap() * 60 + sec;
+        // Within a few seconds (the day may roll over between the two reads).
+        assert!(got.abs_diff(now) <= 5 || got.abs_diff(now) >= 86_395, "{c} vs {now}");
+    }
+
+    /// The plain watch line lists up to five growing zones, then "and N
+    /// more"; the live view names growing zones only when there are some.
+    #[test]
+    fn watch_lists_growing_zones() {
+        let samples = |names: &[&str]| -> Vec<ZoneTable> {
+            [100_000u64, 120_000, 140_000]
+                .iter()
+                .map(|&n| t(names.iter().map(|name| z(name, n)).chain([z("flat", 5)]).collect()))
+                .collect()
+        };
+        let plain = |tables: &[ZoneTable]| {
+            let mut out = Vec::new();
+            write_plain(&mut out, tables, 10).unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        let five = plain(&samples(&["a", "b", "c", "d", "e"]));
+        assert!(five.contains("growing: a, b, c, d, e\n"), "{five}");
+        let six = plain(&samples(&["a", "b", "c", "d", "e", "f"]));
+        assert!(six.contains("growing: a, b, c, d, e and 1 more"), "{six}");
+        let live = |tables: &[ZoneTable]| {
+            let mut out = Vec::new();
+            write_live(&mut out, tables, 10, Duration::from_secs(3)).unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        assert!(live(&samples(&["a"])).contains("growing at every sample so far: a"));
+        let none: Vec<ZoneTable> = [5u64, 5, 5].iter().map(|&n| t(vec![z("flat", n)])).collect();
+        assert!(!live(&none).contains("growing at every sample"));
+    }
 }
