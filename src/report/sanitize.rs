@@ -226,4 +226,24 @@ mod tests {
         assert_eq!(escape("\u{7f}"), "\\x7f");
         assert_eq!(escape("a\u{1}b"), "a\\x01b");
     }
+
+    /// Flushing the sanitizer flushes the writer under it (the live view
+    /// relies on it).
+    #[test]
+    fn flush_reaches_the_inner_writer() {
+        struct Flushes(std::rc::Rc<std::cell::Cell<u32>>);
+        impl Write for Flushes {
+            fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                self.0.set(self.0.get() + 1);
+                Ok(())
+            }
+        }
+        let n = std::rc::Rc::new(std::cell::Cell::new(0));
+        let mut s = Sanitizer::new(Flushes(n.clone()), false, false);
+        s.flush().unwrap();
+        assert_eq!(n.get(), 1);
+    }
 }

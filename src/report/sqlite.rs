@@ -238,6 +238,15 @@ pub fn default_path() -> PathBuf {
 mod tests {
     use super::*;
 
+    #[test]
+    fn host_time_and_default_path() {
+        let uname = std::process::Command::new("uname").arg("-n").output().unwrap();
+        assert_eq!(hostname(), String::from_utf8_lossy(&uname.stdout).trim());
+        let sys = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+        assert!((now() - sys).abs() <= 5, "{} vs {sys}", now());
+        assert_eq!(default_path(), Path::new("/var/db/kcheck/kcheck.sqlite"));
+    }
+
     fn report(name: &str) -> VerifyReport {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/roots").join(name);
         let opts =
