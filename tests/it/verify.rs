@@ -949,3 +949,33 @@ fn kx004_on_11_compares_the_auxiliary_collection() {
     let kx: Vec<_> = r.findings.iter().filter(|f| f.code == "KX004").map(|f| f.subject.as_str()).collect();
     assert_eq!(kx, vec!["com.example.driver.FooNet"], "{:?}", r.findings);
 }
+
+/// A damaged boot collection on 11+ is part of the sealed volume: KC001
+/// says reinstall macOS (never "rebuild the auxiliary collection").
+#[test]
+fn kc001_for_a_damaged_11_boot_collection_says_reinstall() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_tree(&roots_dir().join("healthy-11"), dir.path());
+    std::fs::write(dir.path().join("System/Library/KernelCollections/BootKernelExtensions.kc"), b"\xcf\xfa\xed\xfe")
+        .unwrap();
+    let r =
+        verify(&VerifyOptions { root: dir.path().to_path_buf(), data_root: None, sip: Sip::Unknown, preboot: None })
+            .unwrap();
+    let kc = r.findings.iter().find(|f| f.code == "KC001").expect("KC001");
+    assert!(kc.remedy.contains("reinstall macOS"), "{}", kc.remedy);
+}
+
+/// 10.15 with an unreadable boot cache and a readable staged one: the
+/// staged comparison is named as not checked, for that reason.
+#[test]
+fn staged_comparison_without_a_readable_boot_cache_is_not_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_tree(&roots_dir().join("healthy-10.15"), dir.path());
+    std::fs::write(dir.path().join("System/Library/PrelinkedKernels/prelinkedkernel"), b"garbage").unwrap();
+    let r =
+        verify(&VerifyOptions { root: dir.path().to_path_buf(), data_root: None, sip: Sip::Unknown, preboot: None })
+            .unwrap();
+    let nc: Vec<_> = r.not_checked.iter().filter(|n| n.check == "ST001, ST003-ST005").collect();
+    assert_eq!(nc.len(), 1, "{:?}", r.not_checked);
+    assert_eq!(nc[0].reason, "no readable boot kernel cache to compare the staged cache with");
+}
