@@ -979,3 +979,31 @@ fn staged_comparison_without_a_readable_boot_cache_is_not_checked() {
     assert_eq!(nc.len(), 1, "{:?}", r.not_checked);
     assert_eq!(nc[0].reason, "no readable boot kernel cache to compare the staged cache with");
 }
+
+/// Of two copies of the exclude-list kext, one whose list could not be read
+/// (no `OSKextExcludeList`) does not hide the other's list, even with a
+/// higher version.
+#[test]
+fn exclude_list_copy_without_a_list_does_not_hide_the_other() {
+    use kcheck::system::bundle::{EXCLUDE_LIST_KEXT, ExcludeRule};
+    let o = outcome_after("healthy-10.15", |f| {
+        let mut with = f.installed.kexts[0].clone();
+        with.bundle_id = EXCLUDE_LIST_KEXT.into();
+        with.path = "/System/Library/Extensions/AppleKextExcludeList.kext".into();
+        with.version = Some("15.0.0".into());
+        with.exclude_list = Some(vec![(
+            "com.example.nothing".into(),
+            ExcludeRule { versions: "LE 1.0".into(), needs_matching: false },
+        )]);
+        let mut without = with.clone();
+        without.path = "/Library/Apple/System/Library/Extensions/AppleKextExcludeList.kext".into();
+        without.version = Some("16.0.0".into());
+        without.exclude_list = None;
+        f.installed.kexts.extend([with, without]);
+    });
+    assert!(
+        !o.not_checked.iter().any(|n| n.check == "KX008 (exclude-list)"),
+        "the 15.0.0 list is read: {:?}",
+        o.not_checked
+    );
+}
