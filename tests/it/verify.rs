@@ -808,6 +808,22 @@ fn outcome_after(name: &str, edit: impl FnOnce(&mut kcheck::facts::Facts)) -> kc
     kcheck::check::verify::check(&f)
 }
 
+/// A copy of the first installed kext turned into the exclude-list kext
+/// (`version`, `list`), for tests that inject one into the facts.
+fn exclude_list_kext(
+    f: &kcheck::facts::Facts,
+    path: &str,
+    version: &str,
+    list: Option<Vec<(String, kcheck::system::bundle::ExcludeRule)>>,
+) -> kcheck::system::bundle::InstalledKext {
+    let mut k = f.installed.kexts[0].clone();
+    k.bundle_id = kcheck::system::bundle::EXCLUDE_LIST_KEXT.into();
+    k.path = path.into();
+    k.version = Some(version.into());
+    k.exclude_list = list;
+    k
+}
+
 /// AX003 when the auxiliary collection names neither the boot nor the
 /// system collection: one finding that says both.
 #[test]
@@ -844,18 +860,15 @@ fn kn001_without_the_kernel_file_says_the_kernel_is_missing() {
 /// not_checked for an installed kext, and not for a kext that is absent.
 #[test]
 fn exclude_list_rules_needing_hardware_matching_are_not_checked() {
-    use kcheck::system::bundle::{EXCLUDE_LIST_KEXT, ExcludeRule};
+    use kcheck::system::bundle::ExcludeRule;
     let o = outcome_after("healthy-10.15", |f| {
-        let mut list = f.installed.kexts[0].clone();
-        list.bundle_id = EXCLUDE_LIST_KEXT.into();
-        list.path = "/System/Library/Extensions/AppleKextExcludeList.kext".into();
-        list.version = Some("15.0.0".into());
         let rule = |v: &str| ExcludeRule { versions: v.into(), needs_matching: true };
-        list.exclude_list = Some(vec![
+        let list = vec![
             ("com.example.driver.FooNet".into(), rule("LE 99.0")),
             ("com.example.not.installed".into(), rule("LE 99.0")),
-        ]);
-        f.installed.kexts.push(list);
+        ];
+        let k = exclude_list_kext(f, "/System/Library/Extensions/AppleKextExcludeList.kext", "15.0.0", Some(list));
+        f.installed.kexts.push(k);
     });
     let ex: Vec<_> = o.not_checked.iter().filter(|n| n.check == "KX008 (exclude-list)").collect();
     assert_eq!(ex.len(), 1, "{:?}", o.not_checked);
@@ -985,20 +998,17 @@ fn staged_comparison_without_a_readable_boot_cache_is_not_checked() {
 /// higher version.
 #[test]
 fn exclude_list_copy_without_a_list_does_not_hide_the_other() {
-    use kcheck::system::bundle::{EXCLUDE_LIST_KEXT, ExcludeRule};
+    use kcheck::system::bundle::ExcludeRule;
     let o = outcome_after("healthy-10.15", |f| {
-        let mut with = f.installed.kexts[0].clone();
-        with.bundle_id = EXCLUDE_LIST_KEXT.into();
-        with.path = "/System/Library/Extensions/AppleKextExcludeList.kext".into();
-        with.version = Some("15.0.0".into());
-        with.exclude_list = Some(vec![(
-            "com.example.nothing".into(),
-            ExcludeRule { versions: "LE 1.0".into(), needs_matching: false },
-        )]);
-        let mut without = with.clone();
-        without.path = "/Library/Apple/System/Library/Extensions/AppleKextExcludeList.kext".into();
-        without.version = Some("16.0.0".into());
-        without.exclude_list = None;
+        let rule = ExcludeRule { versions: "LE 1.0".into(), needs_matching: false };
+        let with = exclude_list_kext(
+            f,
+            "/System/Library/Extensions/AppleKextExcludeList.kext",
+            "15.0.0",
+            Some(vec![("com.example.nothing".into(), rule)]),
+        );
+        let without =
+            exclude_list_kext(f, "/Library/Apple/System/Library/Extensions/AppleKextExcludeList.kext", "16.0.0", None);
         f.installed.kexts.extend([with, without]);
     });
     assert!(
