@@ -13,3 +13,24 @@ pub fn adler32(data: &[u8]) -> u32 {
     h.write(data);
     h.finish()
 }
+
+/// Adler-32 over data given in pieces ([`adler32`] of their concatenation).
+#[derive(Default)]
+pub struct Adler32(simd_adler32::Adler32);
+
+impl Adler32 {
+    /// A checksum of nothing yet.
+    pub fn new() -> Adler32 {
+        Adler32(simd_adler32::Adler32::new())
+    }
+
+    /// Add `data`.
+    pub fn write(&mut self, data: &[u8]) {
+        self.0.write(data);
+    }
+
+    /// The checksum of everything written.
+    pub fn finish(&self) -> u32 {
+        self.0.finish()
+    }
+}

@@ -269,19 +269,14 @@ fn lzvn_copy_match(out: &mut [u8], pos: usize, distance: usize, m: usize) {
 /// the positions and distance updated) at the first instruction it leaves to
 /// the general path.
 #[inline(never)]
-fn lzvn_decode_fast(
-    src: &[u8],
-    out: &mut [u8],
-    ip_io: &mut usize,
-    pos_io: &mut usize,
-    distance_io: &mut usize,
-) -> Result<(), LzvnError> {
-    let (mut ip, mut pos, mut distance) = (*ip_io, *pos_io, *distance_io);
+fn lzvn_decode_fast(src: &[u8], out: &mut [u8], c: &mut Cursor, stop: Stop) -> Result<(), LzvnError> {
+    let (mut ip, mut pos, mut distance) = (c.ip, c.pos, c.distance);
     if src.len() < 32 || out.len() < 32 {
         return Ok(());
     }
-    let ip_last = src.len() - 32;
-    let pos_last = out.len() - 32;
+    // The stops only shorten the run (a streaming caller's pause points).
+    let ip_last = (src.len() - 32).min(stop.input);
+    let pos_last = (out.len() - 32).min(stop.output);
     while ip <= ip_last && pos <= pos_last {
         let w: &[u8; 32] = src[ip..].first_chunk().unwrap();
         let b0 = w[0];
@@ -318,7 +313,7 @@ fn lzvn_decode_fast(
         }
         pos += m;
     }
-    (*ip_io, *pos_io, *distance_io) = (ip, pos, distance);
+    (c.ip, c.pos, c.distance) = (ip, pos, distance);
     Ok(())
 }
 
@@ -333,11 +328,49 @@ fn lzvn_decode_fast(
 /// chunks that may write a little past the end of the instruction (never
 /// past `out`); those bytes are rewritten by the instructions that follow.
 fn lzvn_decode_into(src: &[u8], out: &mut [u8]) -> Result<(), LzvnError> {
-    let mut ip = 0usize; // input position
-    let mut pos = 0usize; // output position
-    let mut distance = 0usize; // the previous match distance
+    let mut c = Cursor::default();
+    let done = lzvn_run(src, out, &mut c, Stop::NEVER)?;
+    debug_assert!(done, "a run without stops ends at the end of the stream or an error");
+    Ok(())
+}
+
+/// Where a decode run is: input position, output position, and the
+/// previous match distance (the state carried from one instruction to the
+/// next).
+#[derive(Debug, Clone, Copy, Default)]
+struct Cursor {
+    ip: usize,
+    pos: usize,
+    distance: usize,
+}
+
+/// Where [`lzvn_run`] pauses: before the first instruction that starts at
+/// or after input offset `input` or output offset `output`.
+#[derive(Debug, Clone, Copy)]
+struct Stop {
+    input: usize,
+    output: usize,
+}
+
+impl Stop {
+    const NEVER: Stop = Stop { input: usize::MAX, output: usize::MAX };
+}
+
+/// Decode instructions from `src[c.ip..]` into `out[c.pos..]` until the
+/// end-of-stream instruction (`Ok(true)`, its padding checked against the
+/// end of `src` and the output against the end of `out`) or a pause at
+/// `stop` (`Ok(false)`, between two instructions). A streaming caller sets
+/// the stops so that every instruction started before them has its bytes
+/// in `src` and room in `out` (see [`lzvn_decode_stream`]).
+fn lzvn_run(src: &[u8], out: &mut [u8], c: &mut Cursor, stop: Stop) -> Result<bool, LzvnError> {
+    let Cursor { mut ip, mut pos, mut distance } = *c;
     loop {
-        lzvn_decode_fast(src, out, &mut ip, &mut pos, &mut distance)?;
+        *c = Cursor { ip, pos, distance };
+        lzvn_decode_fast(src, out, c, stop)?;
+        Cursor { ip, pos, distance } = *c;
+        if ip >= stop.input || pos >= stop.output {
+            return Ok(false);
+        }
         let at = ip;
         // The first three bytes of the instruction (zero past the end of
         // the input; the instruction's length is checked below).
@@ -386,7 +419,8 @@ fn lzvn_decode_into(src: &[u8], out: &mut [u8]) -> Result<(), LzvnError> {
                 if pos != out.len() {
                     return Err(LzvnError::Short { at, written: pos });
                 }
-                return Ok(());
+                *c = Cursor { ip, pos, distance };
+                return Ok(true);
             }
             LzvnOp::Udef => return Err(LzvnError::Undefined { at, opcode: w[0] }),
         };
@@ -412,6 +446,147 @@ fn lzvn_decode_into(src: &[u8], out: &mut [u8]) -> Result<(), LzvnError> {
             }
             lzvn_copy_match(out, pos, distance, m);
             pos += m;
+        }
+    }
+}
+
+/// Bytes of output an LZVN match can reach back (distances are 16 bits).
+const LZVN_HISTORY: usize = 1 << 16;
+/// Input one instruction can take, rounded up (`lrg_l`: 2 opcode bytes and
+/// up to 271 literals; the fast path reads 32-byte windows).
+const LZVN_MAX_IN: usize = 288;
+/// Output one instruction can write, rounded up (`lrg_l` and `lrg_m`: 271
+/// bytes; the fast path copies in 16-byte chunks).
+const LZVN_MAX_OUT: usize = 512;
+/// Bytes decoded (and read) per step of [`lzvn_decode_stream`]: small
+/// enough to stay in the CPU's cache while the caller checksums and sifts
+/// them.
+const STREAM_CHUNK: usize = 256 << 10;
+/// The pieces [`lzvn_decode_stream`] hands over end on multiples of this.
+pub const STREAM_PAGE: u64 = 4096;
+
+/// Why [`lzvn_decode_stream`] stopped.
+#[derive(Debug)]
+pub enum StreamError {
+    /// The caller's reader failed.
+    Read(std::io::Error),
+    /// The stream is malformed (the same error, at the same offset, as
+    /// [`lzvn_decode`] gives for the whole stream).
+    Format(FormatError),
+}
+
+/// Decode a raw LZVN stream of `src_len` bytes into exactly `size` bytes
+/// without holding either whole: the stream is read through
+/// `read(offset, buf)` a chunk at a time, decoded into a window that keeps
+/// the last 64 KiB of output (as far back as a match reaches), and every
+/// decoded byte is handed to `sink(offset, bytes)` once, in order, in
+/// pieces that end on multiples of [`STREAM_PAGE`] (all but the last).
+///
+/// A 64 MB prelinked kernel is decoded in about 0.6 MB of memory, and the
+/// caller keeps only what it needs: the output never has to be faulted in
+/// whole, which costs as much as decoding it (docs/performance.md). The
+/// checks are those of [`lzvn_decode`], and so are the errors and their
+/// offsets (the window's positions are translated back to the stream's).
+pub fn lzvn_decode_stream(
+    src_len: u64,
+    size: usize,
+    layer: &str,
+    read: &mut dyn FnMut(u64, &mut [u8]) -> std::io::Result<()>,
+    sink: &mut dyn FnMut(u64, &[u8]),
+) -> Result<(), StreamError> {
+    lzvn_decode_stream_in(src_len, size, layer, STREAM_CHUNK, read, sink)
+}
+
+/// [`lzvn_decode_stream`] with a chunk size of `chunk` bytes (tests use
+/// small ones to make every pause and slide happen).
+pub(super) fn lzvn_decode_stream_in(
+    src_len: u64,
+    size: usize,
+    layer: &str,
+    chunk: usize,
+    read: &mut dyn FnMut(u64, &mut [u8]) -> std::io::Result<()>,
+    sink: &mut dyn FnMut(u64, &[u8]),
+) -> Result<(), StreamError> {
+    if size as u64 > MAX_DECOMPRESSED {
+        return Err(StreamError::Format(FormatError::new(
+            layer,
+            0,
+            format!("lzvn declared size of {size} bytes exceeds the limit of {MAX_DECOMPRESSED} bytes"),
+        )));
+    }
+    // The input window: `inb[..in_fill]` holds the stream from `in_base`.
+    let in_cap = usize::try_from(src_len).unwrap_or(usize::MAX).min(chunk + LZVN_MAX_IN);
+    let mut inb = vec![0u8; in_cap];
+    let mut in_base = 0u64;
+    read(0, &mut inb).map_err(StreamError::Read)?;
+    let mut in_fill = in_cap;
+    // The output window: `win[..c.pos]` is the output from `out_base`,
+    // `win[..emitted]` of it already handed over.
+    let mut win = vec![0u8; size.min(LZVN_HISTORY + chunk + LZVN_MAX_OUT)];
+    let mut out_base = 0usize;
+    let mut emitted = 0usize;
+    let mut c = Cursor::default();
+    loop {
+        let in_final = in_base + in_fill as u64 == src_len;
+        // Not the last input: every instruction started before the stop
+        // has all its bytes in the window (in_fill >= LZVN_MAX_IN).
+        let in_stop = if in_final { usize::MAX } else { in_fill - LZVN_MAX_IN };
+        // The rest of the output fits: the window's end is the declared
+        // end. Otherwise pause where every instruction still has room.
+        let left = size - out_base;
+        let (end, out_stop) =
+            if left <= win.len() { (left, usize::MAX) } else { (win.len(), win.len() - LZVN_MAX_OUT) };
+        let done = lzvn_run(&inb[..in_fill], &mut win[..end], &mut c, Stop { input: in_stop, output: out_stop })
+            .map_err(|e| StreamError::Format(e.shifted(in_base, out_base, src_len).into_format_error(size, layer)))?;
+        let ready =
+            if done { c.pos } else { ((out_base + c.pos) & !(STREAM_PAGE as usize - 1)).saturating_sub(out_base) };
+        if ready > emitted {
+            sink((out_base + emitted) as u64, &win[emitted..ready]);
+            emitted = ready;
+        }
+        if done {
+            return Ok(());
+        }
+        if c.pos >= out_stop {
+            // Keep the last 64 KiB (pos >= out_stop > LZVN_HISTORY); the
+            // bytes not handed over yet are within the last page.
+            let keep = c.pos - LZVN_HISTORY;
+            win.copy_within(keep..c.pos, 0);
+            out_base += keep;
+            c.pos -= keep;
+            emitted -= keep;
+        }
+        if !in_final && c.ip >= in_stop {
+            inb.copy_within(c.ip..in_fill, 0);
+            in_fill -= c.ip;
+            in_base += c.ip as u64;
+            c.ip = 0;
+            let more = (in_cap - in_fill).min(usize::try_from(src_len - in_base).unwrap_or(usize::MAX) - in_fill);
+            read(in_base + in_fill as u64, &mut inb[in_fill..in_fill + more]).map_err(StreamError::Read)?;
+            in_fill += more;
+        }
+    }
+}
+
+impl LzvnError {
+    /// The error of a run over windows starting at input offset `in_base`
+    /// and output offset `out_base`, as the whole stream of `src_len`
+    /// bytes gives it.
+    fn shifted(self, in_base: u64, out_base: usize, src_len: u64) -> LzvnError {
+        let i = in_base as usize;
+        match self {
+            LzvnError::MissingEos { at, written } => LzvnError::MissingEos { at: at + i, written: written + out_base },
+            LzvnError::Truncated { at } => LzvnError::Truncated { at: at + i },
+            LzvnError::ShortPadding { at } => LzvnError::ShortPadding { at: at + i },
+            LzvnError::Trailing { at, .. } => {
+                LzvnError::Trailing { at: at + i, extra: (src_len as usize).saturating_sub(at + i + 8) }
+            }
+            LzvnError::Undefined { at, opcode } => LzvnError::Undefined { at: at + i, opcode },
+            LzvnError::Distance { at, distance, written } => {
+                LzvnError::Distance { at: at + i, distance, written: written + out_base }
+            }
+            LzvnError::Exceeds { at, written } => LzvnError::Exceeds { at: at + i, written: written + out_base },
+            LzvnError::Short { at, written } => LzvnError::Short { at: at + i, written: written + out_base },
         }
     }
 }

@@ -17,10 +17,10 @@ mod lzfse;
 mod lzss;
 mod lzvn;
 
-pub use adler32::adler32;
+pub use adler32::{Adler32, adler32};
 pub use lzfse::{lzfse_decode, lzfse_decoded_size};
 pub use lzss::{LZSS_F, LZSS_MIN_MATCH, LZSS_N, LZSS_R0, lzss_decode};
-pub use lzvn::lzvn_decode;
+pub use lzvn::{STREAM_PAGE, StreamError, lzvn_decode, lzvn_decode_stream};
 
 /// Hard cap on any decompressed size (1 GiB); real caches are < 300 MB.
 pub const MAX_DECOMPRESSED: u64 = 1 << 30;

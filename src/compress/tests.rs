@@ -935,3 +935,95 @@ fn bench_throughput() {
     });
     println!("  exact Vec of {n} grew to capacity {cap}");
 }
+
+/// Decode `src` with [`lzvn::lzvn_decode_stream_in`] at chunk size
+/// `chunk`, checking the pieces are handed over in order, once, ending on
+/// page boundaries; returns the output or the error.
+fn lzvn_streamed(src: &[u8], size: usize, chunk: usize) -> Result<Vec<u8>, crate::error::FormatError> {
+    let mut out = Vec::new();
+    let mut reads = 0usize;
+    let mut read = |off: u64, buf: &mut [u8]| {
+        reads += 1;
+        buf.copy_from_slice(&src[off as usize..off as usize + buf.len()]);
+        Ok(())
+    };
+    let mut pieces: Vec<(u64, usize)> = Vec::new();
+    let mut sink = |off: u64, b: &[u8]| {
+        assert_eq!(off, out.len() as u64, "pieces in order, each byte once");
+        assert!(!b.is_empty());
+        pieces.push((off, b.len()));
+        out.extend_from_slice(b);
+    };
+    let r = super::lzvn::lzvn_decode_stream_in(src.len() as u64, size, "comp/lzvn", chunk, &mut read, &mut sink);
+    // Every piece but the last ends on a page boundary.
+    for (off, len) in pieces.iter().take(pieces.len().saturating_sub(1)) {
+        assert_eq!((off + *len as u64) % STREAM_PAGE, 0, "piece {off:#x}+{len:#x}");
+    }
+    match r {
+        Ok(()) => Ok(out),
+        Err(StreamError::Format(e)) => Err(e),
+        Err(StreamError::Read(e)) => panic!("read failed: {e}"),
+    }
+}
+
+#[test]
+fn lzvn_streamed_decode_gives_the_whole_decode_and_its_errors() {
+    // Large enough for many window slides (64 KiB of history, small chunks).
+    let data = mixed_bytes(600_000, 21);
+    let enc = lzvn_encode(&data);
+    for chunk in [1, 300, 4096, 100_000, 1 << 20] {
+        assert!(lzvn_streamed(&enc, data.len(), chunk).unwrap() == data, "chunk {chunk}");
+        // Declared sizes one off, and a stream cut before its end marker.
+        for (src, size) in [(&enc[..], data.len() + 1), (&enc[..], data.len() - 1), (&enc[..enc.len() - 8], data.len())]
+        {
+            assert_eq!(
+                lzvn_streamed(src, size, chunk).unwrap_err(),
+                lzvn_decode(src, size, "comp/lzvn").unwrap_err(),
+                "chunk {chunk}"
+            );
+        }
+        // Trailing bytes after the end marker: the whole-stream count.
+        let mut trailing = enc.clone();
+        trailing.extend_from_slice(&[0u8; 1000]);
+        assert_eq!(
+            lzvn_streamed(&trailing, data.len(), chunk).unwrap_err(),
+            lzvn_decode(&trailing, data.len(), "comp/lzvn").unwrap_err()
+        );
+    }
+    // Damaged streams: the same error (message, offset) or the same output.
+    for seed in 0..300u64 {
+        let mut bad = enc.clone();
+        let r = random_bytes(8, seed);
+        let at = (u64::from_le_bytes(r[..8].try_into().unwrap()) % bad.len() as u64) as usize;
+        bad[at] ^= r[0] | 1;
+        if seed % 3 == 0 {
+            bad.truncate(at + (seed as usize % 50));
+        }
+        let whole = lzvn_decode(&bad, data.len(), "comp/lzvn");
+        for chunk in [300, 70_000] {
+            let streamed = lzvn_streamed(&bad, data.len(), chunk);
+            match (&whole, &streamed) {
+                (Ok(a), Ok(b)) => assert!(a == b, "seed {seed}"),
+                (Err(a), Err(b)) => assert_eq!(a, b, "seed {seed} chunk {chunk}"),
+                _ => panic!("seed {seed} chunk {chunk}: {:?} vs {:?}", whole.is_ok(), streamed.is_ok()),
+            }
+        }
+    }
+    for seed in 0..100 {
+        let src = random_bytes(2000, seed);
+        assert_eq!(lzvn_streamed(&src, 4000, 500).unwrap_err(), lzvn_decode(&src, 4000, "comp/lzvn").unwrap_err());
+    }
+    // Empty output, and the size cap.
+    assert!(lzvn_streamed(&[0x06, 0, 0, 0, 0, 0, 0, 0], 0, 10).unwrap().is_empty());
+    assert!(lzvn_streamed(&[0x06, 0, 0, 0, 0, 0, 0, 0], usize::MAX, 10).is_err());
+}
+
+#[test]
+fn adler32_in_pieces_is_adler32_of_the_whole() {
+    let data = mixed_bytes(100_000, 3);
+    let mut h = Adler32::new();
+    for piece in data.chunks(777) {
+        h.write(piece);
+    }
+    assert_eq!(h.finish(), adler32(&data));
+}
