@@ -191,6 +191,24 @@ impl Sparse {
         Ok(())
     }
 
+    /// Read `buf.len()` bytes at `off` straight into `buf`, bypassing the
+    /// buffer (a stream read a chunk at a time); fails, as [`Sparse::load`]
+    /// does, when the file is shorter than that.
+    pub fn read_at(&self, off: u64, buf: &mut [u8]) -> io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        self.file.read_exact_at(buf, off).map_err(|e| {
+            if e.kind() == io::ErrorKind::UnexpectedEof {
+                let end = off.saturating_add(buf.len() as u64);
+                io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!("the file became shorter while it was read (no bytes at {off:#x}..{end:#x})"),
+                )
+            } else {
+                e
+            }
+        })
+    }
+
     fn is_page_loaded(&self, page: u64) -> bool {
         self.pages[(page / 64) as usize] & (1 << (page % 64)) != 0
     }

@@ -14,6 +14,7 @@
 //! The file is read once; each layer is decoded once into one buffer.
 
 pub mod diff;
+mod stream;
 
 use std::path::{Path, PathBuf};
 
@@ -212,6 +213,13 @@ pub fn open(path: &Path, opts: &OpenOptions) -> Result<CacheInfo, Error> {
         info.file = path.to_path_buf();
         return Ok(info);
     }
+    if !opts.hash
+        && let Some(mut info) =
+            stream::analyze_streamed(&mut sparse, opts.arch.as_deref()).map_err(|e| Error::io(path, e))?
+    {
+        info.file = path.to_path_buf();
+        return Ok(info);
+    }
     let data = sparse.into_full().map_err(|e| Error::io(path, e))?;
     let mut info = analyze(&data, opts.arch.as_deref()).map_err(|e| Error::format(path, e))?;
     info.file = path.to_path_buf();
@@ -264,8 +272,28 @@ fn input_error(path: &Path, e: crate::input::InputError) -> Error {
     }
 }
 
+/// What the piecewise analysis reads from: a file read in pages on demand
+/// ([`crate::input::Sparse`]), or an image decoded as a stream of which
+/// only some pages were kept ([`stream::Kept`], where asking for a page
+/// not kept is an error that sends the caller back to the whole image).
+trait Pieces {
+    /// Make `len` bytes at `off` (clamped to the image) readable.
+    fn load(&mut self, off: u64, len: u64) -> std::io::Result<()>;
+    /// The image; only the ranges loaded hold its bytes.
+    fn bytes(&self) -> &[u8];
+}
+
+impl Pieces for crate::input::Sparse {
+    fn load(&mut self, off: u64, len: u64) -> std::io::Result<()> {
+        crate::input::Sparse::load(self, off, len)
+    }
+    fn bytes(&self) -> &[u8] {
+        crate::input::Sparse::bytes(self)
+    }
+}
+
 /// Load the header and load commands of the Mach-O at `off`.
-fn load_header(sp: &mut crate::input::Sparse, off: u64) -> std::io::Result<()> {
+fn load_header<P: Pieces>(sp: &mut P, off: u64) -> std::io::Result<()> {
     sp.load(off, macho::SIZEOF_HEADER_64 as u64)?;
     // `off` comes from the file (a fileset entry's fileoff, a kext's
     // address): past the end it simply reads nothing.
@@ -280,7 +308,7 @@ fn load_header(sp: &mut crate::input::Sparse, off: u64) -> std::io::Result<()> {
 /// The piecewise analysis of a raw 64-bit little-endian Mach-O (see
 /// [`open`]): `Ok(None)` when the file is anything else or the piecewise
 /// reading cannot stand for the whole; `Err` only for I/O.
-fn analyze_sparse(sp: &mut crate::input::Sparse, arch: Option<&str>) -> std::io::Result<Option<CacheInfo>> {
+fn analyze_sparse<P: Pieces>(sp: &mut P, arch: Option<&str>) -> std::io::Result<Option<CacheInfo>> {
     const LAYER: &str = "mach-o";
     sp.load(0, crate::input::SPARSE_PAGE)?;
     if sp.bytes().get(..4) != Some(&macho::MH_MAGIC_64.to_le_bytes()[..]) {
@@ -332,7 +360,7 @@ fn analyze_sparse(sp: &mut crate::input::Sparse, arch: Option<&str>) -> std::io:
     }
     // The kernel version must be in the __TEXT read: the whole-file
     // analysis would otherwise search the whole image for it.
-    let text_of = |sp: &crate::input::Sparse, base: usize| -> Option<(u64, u64)> {
+    let text_of = |sp: &P, base: usize| -> Option<(u64, u64)> {
         let v = MachView::parse(sp.bytes(), base, LAYER).ok()?;
         let t = v.segment("__TEXT").ok()??;
         Some((t.fileoff, t.filesize))

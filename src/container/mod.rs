@@ -418,8 +418,28 @@ pub fn read_comp(data: &[u8]) -> FormatResult<(&'static str, Vec<u8>)> {
     read_comp_within(data, compress::MAX_DECOMPRESSED)
 }
 
-/// As [`read_comp`], with at most `budget` bytes to decode into.
-fn read_comp_within(data: &[u8], budget: u64) -> FormatResult<(&'static str, Vec<u8>)> {
+/// The header of a `comp` layer, checked: its compression, checksum and
+/// sizes, the stream within the layer's bytes and the declared size within
+/// the budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CompHeader {
+    /// `lzss` or `lzvn`.
+    pub kind: &'static str,
+    /// The layer's name in errors (`comp/lzss`, `comp/lzvn`).
+    pub layer: &'static str,
+    /// The Adler-32 of the decompressed image.
+    pub adler: u32,
+    /// The decompressed size.
+    pub uncompressed: u64,
+    /// The stream's size; the stream follows the header.
+    pub compressed: u64,
+}
+
+/// Read and check the header of the `comp` layer `data` (the layer's
+/// bytes, of which only the header is read: a caller may pass a buffer
+/// the length of the layer whose stream is not read yet), with at most
+/// `budget` bytes to decode into.
+pub fn comp_header(data: &[u8], budget: u64) -> FormatResult<CompHeader> {
     let b = Bytes::new(data, "comp");
     let header = b.slice_at(0, COMP_HEADER_SIZE as u64, "comp header").map_err(|_| {
         FormatError::new(
@@ -444,7 +464,7 @@ fn read_comp_within(data: &[u8], budget: u64) -> FormatResult<(&'static str, Vec
     let adler = h.u32_be_at(8, "adler32")?;
     let usize_ = u64::from(h.u32_be_at(12, "uncompressedSize")?);
     let csize = u64::from(h.u32_be_at(16, "compressedSize")?);
-    let stream = b.slice_at(COMP_HEADER_SIZE as u64, csize, "compressed stream").map_err(|_| {
+    b.slice_at(COMP_HEADER_SIZE as u64, csize, "compressed stream").map_err(|_| {
         let avail = data.len() - COMP_HEADER_SIZE;
         FormatError::new(
             layer,
@@ -453,6 +473,24 @@ fn read_comp_within(data: &[u8], budget: u64) -> FormatResult<(&'static str, Vec
         )
     })?;
     check_declared_size(usize_, csize, layer, 12, budget)?;
+    Ok(CompHeader { kind, layer, adler, uncompressed: usize_, compressed: csize })
+}
+
+/// The error of a decompressed image whose Adler-32 is `got`, not the
+/// header's.
+pub fn adler_mismatch(h: &CompHeader, got: u32) -> FormatError {
+    FormatError::new(
+        h.layer,
+        8,
+        format!("adler32 mismatch: header says {:#010x}, decompressed data gives {got:#010x}", h.adler),
+    )
+}
+
+/// As [`read_comp`], with at most `budget` bytes to decode into.
+fn read_comp_within(data: &[u8], budget: u64) -> FormatResult<(&'static str, Vec<u8>)> {
+    let h = comp_header(data, budget)?;
+    let CompHeader { kind, layer, adler, uncompressed: usize_, compressed: csize } = h;
+    let stream = &data[COMP_HEADER_SIZE..COMP_HEADER_SIZE + csize as usize];
     let image = if kind == "lzss" {
         let mut out = vec![0u8; usize_ as usize];
         let n = compress::lzss_decode(stream, &mut out, layer).map_err(|e| e.rebase(COMP_HEADER_SIZE as u64))?;
@@ -469,11 +507,7 @@ fn read_comp_within(data: &[u8], budget: u64) -> FormatResult<(&'static str, Vec
     };
     let got = compress::adler32(&image);
     if got != adler {
-        return Err(FormatError::new(
-            layer,
-            8,
-            format!("adler32 mismatch: header says {adler:#010x}, decompressed data gives {got:#010x}"),
-        ));
+        return Err(adler_mismatch(&h, got));
     }
     Ok((kind, image))
 }
