@@ -251,8 +251,14 @@ pub fn read_whole(path: &Path) -> Result<WholeFile, Error> {
 }
 
 /// Analyse a cache read by [`read_whole`] whose SHA-256 is `sha256`.
+/// A `comp`/`lzvn` cache is decoded as a stream ([`stream`]): only the
+/// pages its analysis needs are kept, as in [`open`].
 pub fn analyze_whole(f: &WholeFile, arch: Option<&str>, sha256: String) -> Result<CacheInfo, Error> {
-    let mut info = analyze(&f.data, arch).map_err(|e| Error::format(&f.path, e))?;
+    let streamed = stream::analyze_streamed(&mut stream::Whole(&f.data), arch).ok().flatten();
+    let mut info = match streamed {
+        Some(info) => info,
+        None => analyze(&f.data, arch).map_err(|e| Error::format(&f.path, e))?,
+    };
     info.file = f.path.clone();
     info.sha256 = Some(sha256);
     Ok(info)
