@@ -563,8 +563,9 @@ fn unresolved(ctx: &Ctx<'_>, k: &InstalledKext) -> Option<(&'static str, String)
 fn approved(ctx: &Ctx<'_>, k: &InstalledKext) -> Option<bool> {
     // Apple's own kexts (platform binaries in the SIP-protected folders)
     // need no approval; approval is tracked by team id and bundle id
-    // (TN2459), MDM can allow a whole team.
-    if k.bundle_id.starts_with("com.apple.") || k.path.starts_with("/System/Library/Extensions/") {
+    // (TN2459), MDM can allow a whole team. The bundle reader reads team
+    // ids by the same test.
+    if !bundle::approval_applies(&k.bundle_id, &k.path) {
         return None;
     }
     match &ctx.f.policy {

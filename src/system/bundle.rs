@@ -526,7 +526,10 @@ fn read_bundle(root: &Path, job: &Job, limits: &Limits) -> Result<InstalledKext,
             limits.max_executable_bytes
         ));
     }
-    let slices = read_executable(&exe_path, limits.max_executable_bytes).map_err(|e| ioerr(e, &exe_rel))??;
+    // The team id serves only user approval: Apple's kexts need none, so
+    // their code signatures are not read.
+    let team = approval_applies(&kext.bundle_id, &kext.path);
+    let slices = read_executable(&exe_path, limits.max_executable_bytes, team).map_err(|e| ioerr(e, &exe_rel))??;
     kext.uuids = slices.iter().filter_map(|s| Some((s.arch.clone(), s.uuid.clone()?))).collect();
     kext.archs = slices.iter().map(|s| s.arch.clone()).collect();
     kext.team_id = slices.iter().find_map(|s| s.team_id.clone());
@@ -545,13 +548,25 @@ const MAX_EXECUTABLE_SLICES: u64 = 64;
 /// pieces do not read cleanly the whole file is read and read again, so a
 /// damaged executable gives the same reason either way. The outer
 /// `Result` is I/O; the inner one a damaged executable.
-fn read_executable(path: &Path, max: u64) -> io::Result<Result<Vec<SliceFacts>, String>> {
-    read_executable_with(path, max, 0)
+///
+/// Without `team` the code signature is neither read nor parsed and every
+/// slice's `team_id` is `None`.
+fn read_executable(path: &Path, max: u64, team: bool) -> io::Result<Result<Vec<SliceFacts>, String>> {
+    read_executable_with(path, max, 0, team)
+}
+
+/// Whether user approval (and so the team id) applies to the kext
+/// `bundle_id` at `path` (its path on the Mac): not to Apple's own kexts,
+/// platform binaries in the SIP-protected folders; approval is tracked by
+/// team id and bundle id (TN2459: "Kext loading is allowed for all kexts
+/// signed by Apple"; KextPolicy rows name a team id).
+pub fn approval_applies(bundle_id: &str, path: &str) -> bool {
+    !(bundle_id.starts_with("com.apple.") || path.starts_with("/System/Library/Extensions/"))
 }
 
 /// As [`read_executable`], with the bytes it does not read set to `fill`
 /// (tests poison them to prove they are never looked at).
-fn read_executable_with(path: &Path, max: u64, fill: u8) -> io::Result<Result<Vec<SliceFacts>, String>> {
+fn read_executable_with(path: &Path, max: u64, fill: u8, team: bool) -> io::Result<Result<Vec<SliceFacts>, String>> {
     let (file, len) = crate::input::open_regular(path).map_err(|e| match e {
         crate::input::InputError::Io(e) => e,
         other => io::Error::other(other.to_string()),
@@ -569,7 +584,7 @@ fn read_executable_with(path: &Path, max: u64, fill: u8) -> io::Result<Result<Ve
     } else {
         crate::input::Sparse::with_fill(file, len as usize, fill)
     };
-    let result = read_pieces(&mut sp);
+    let result = read_pieces(&mut sp, team);
     if fill == 0 {
         let buf = sp.into_buffer();
         // A huge executable's buffer is not kept for the next one.
@@ -581,7 +596,7 @@ fn read_executable_with(path: &Path, max: u64, fill: u8) -> io::Result<Result<Ve
 }
 
 /// The body of [`read_executable_with`] on an open file.
-fn read_pieces(sp: &mut crate::input::Sparse) -> io::Result<Result<Vec<SliceFacts>, String>> {
+fn read_pieces(sp: &mut crate::input::Sparse, team: bool) -> io::Result<Result<Vec<SliceFacts>, String>> {
     sp.load(0, crate::input::SPARSE_PAGE)?;
     let magic = Bytes::new(sp.bytes(), "executable").u32_be_at(0, "magic").ok();
     let starts: Vec<u64> = match magic {
@@ -592,11 +607,11 @@ fn read_pieces(sp: &mut crate::input::Sparse) -> io::Result<Result<Vec<SliceFact
                 Ok((slices, _)) if slices.len() as u64 <= MAX_EXECUTABLE_SLICES => {
                     slices.iter().map(|s| s.offset).collect()
                 }
-                _ => return whole(sp),
+                _ => return whole(sp, team),
             }
         }
         Some(MH_MAGIC | MH_MAGIC_64 | MH_CIGAM | MH_CIGAM_64) => vec![0],
-        _ => return whole(sp),
+        _ => return whole(sp, team),
     };
     for start in starts {
         sp.load(start, 32)?;
@@ -608,20 +623,23 @@ fn read_pieces(sp: &mut crate::input::Sparse) -> io::Result<Result<Vec<SliceFact
         // Either byte order: load the larger reading (bounded by the file).
         let sizeofcmds = u64::from(sizeofcmds.max(sizeofcmds.swap_bytes()));
         sp.load(start, 32 + sizeofcmds)?;
-        if let Some(Ok(Some((a, b)))) = sp.bytes().get(start as usize..).map(crate::macho::codesign::signature_range) {
+        if team
+            && let Some(Ok(Some((a, b)))) =
+                sp.bytes().get(start as usize..).map(crate::macho::codesign::signature_range)
+        {
             sp.load(start + a as u64, (b - a) as u64)?;
         }
     }
-    match read_slices(sp.bytes()) {
+    match read_slices_with(sp.bytes(), team) {
         Ok(s) => Ok(Ok(s)),
-        Err(_) => whole(sp),
+        Err(_) => whole(sp, team),
     }
 }
 
-/// [`read_slices`] on the whole file.
-fn whole(sp: &mut crate::input::Sparse) -> io::Result<Result<Vec<SliceFacts>, String>> {
+/// [`read_slices_with`] on the whole file.
+fn whole(sp: &mut crate::input::Sparse, team: bool) -> io::Result<Result<Vec<SliceFacts>, String>> {
     sp.load(0, u64::MAX)?;
-    Ok(read_slices(sp.bytes()))
+    Ok(read_slices_with(sp.bytes(), team))
 }
 
 /// Fill in [`InstalledKext::executable_sha256`] (reading the whole
@@ -756,14 +774,21 @@ pub struct SliceFacts {
 
 /// Every Mach-O slice of an executable (thin or FAT): arch, UUID, team id.
 pub fn read_slices(data: &[u8]) -> Result<Vec<SliceFacts>, String> {
+    read_slices_with(data, true)
+}
+
+/// [`read_slices`]; without `team` the code signatures are not parsed
+/// (every `team_id` is `None`).
+fn read_slices_with(data: &[u8], team: bool) -> Result<Vec<SliceFacts>, String> {
     let magic = Bytes::new(data, "executable").u32_be_at(0, "magic").ok();
     let mut out = Vec::new();
     let mut one = |bytes: &[u8], start: usize, layer: &str, what: &str| -> Result<(), String> {
         let view = MachView::parse(bytes, start, layer).map_err(|e| format!("executable is a damaged {what}: {e}"))?;
         // A damaged signature is not a damaged kext: the kext's team id is
         // then unknown (and approval is judged without it).
-        let team_id = bytes
-            .get(start..)
+        let team_id = team
+            .then(|| bytes.get(start..))
+            .flatten()
             .and_then(|slice| crate::macho::codesign::read(slice).ok().flatten())
             .and_then(|sig| sig.team_id);
         out.push(SliceFacts { arch: view.arch(), uuid: view.uuid().map(|u| format_uuid(&u)), team_id });
@@ -1175,10 +1200,16 @@ mod tests {
         for (i, f) in files.iter().enumerate() {
             let whole = fs::read(f).unwrap();
             let want = read_slices(&whole);
-            assert_eq!(read_executable_with(f, 1 << 30, 0xA5).unwrap(), want, "{}", f.display());
+            assert_eq!(read_executable_with(f, 1 << 30, 0xA5, true).unwrap(), want, "{}", f.display());
             // The walk's way: a reused buffer that still holds the bytes
             // of the files read before (never cleared).
-            assert_eq!(read_executable(f, 1 << 30).unwrap(), want, "reused buffer: {}", f.display());
+            assert_eq!(read_executable(f, 1 << 30, true).unwrap(), want, "reused buffer: {}", f.display());
+            // Without team ids: the same slices, no team id, the signature
+            // not looked at.
+            let no_team =
+                want.clone().map(|v| v.into_iter().map(|s| SliceFacts { team_id: None, ..s }).collect::<Vec<_>>());
+            assert_eq!(read_executable_with(f, 1 << 30, 0xA5, false).unwrap(), no_team, "{}", f.display());
+            assert_eq!(read_executable(f, 1 << 30, false).unwrap(), no_team, "reused buffer: {}", f.display());
             // A damaged copy (a byte of the headers changed).
             let mut bad = whole.clone();
             rng ^= rng << 13;
@@ -1188,7 +1219,59 @@ mod tests {
             bad[at] ^= (rng >> 32) as u8 | 1;
             let p = t.path().join(format!("{i}"));
             fs::write(&p, &bad).unwrap();
-            assert_eq!(read_executable_with(&p, 1 << 30, 0xA5).unwrap(), read_slices(&bad), "damaged {}", f.display());
+            assert_eq!(
+                read_executable_with(&p, 1 << 30, 0xA5, true).unwrap(),
+                read_slices(&bad),
+                "damaged {}",
+                f.display()
+            );
+        }
+    }
+
+    /// The team id is read where user approval applies (third-party
+    /// kexts) and not for Apple's own, whose signatures are not read.
+    #[test]
+    fn team_ids_are_read_only_where_approval_applies() {
+        let t = tempfile::tempdir().unwrap();
+        let (m, _) = macho("com.example.Signed", "signed");
+        let signed = kcheck_testkit::codesign::sign(&m, "com.example.Signed", Some("ABCDE12345"));
+        let apple = kcheck_testkit::codesign::sign(&m, "com.apple.driver.Signed", Some("ABCDE12345"));
+        bundle(
+            t.path(),
+            "Library/Extensions/Signed.kext",
+            "com.example.Signed",
+            Some("1"),
+            Some(("Signed", &signed)),
+            false,
+        );
+        bundle(
+            t.path(),
+            "Library/Extensions/AppleNamed.kext",
+            "com.apple.driver.Signed",
+            Some("1"),
+            Some(("A", &apple)),
+            false,
+        );
+        bundle(
+            t.path(),
+            "System/Library/Extensions/InSystem.kext",
+            "com.example.InSystem",
+            Some("1"),
+            Some(("S", &signed)),
+            false,
+        );
+        let inv = scan(t.path(), &["/Library/Extensions", "/System/Library/Extensions"], &Limits::default());
+        let team = |id: &str| inv.kexts.iter().find(|k| k.bundle_id == id).unwrap().team_id.clone();
+        assert_eq!(team("com.example.Signed").as_deref(), Some("ABCDE12345"));
+        assert_eq!(team("com.apple.driver.Signed"), None);
+        assert_eq!(team("com.example.InSystem"), None);
+        assert!(approval_applies("com.example.Signed", "/Library/Extensions/Signed.kext"));
+        assert!(!approval_applies("com.apple.driver.X", "/Library/Extensions/X.kext"));
+        assert!(!approval_applies("com.example.X", "/System/Library/Extensions/X.kext"));
+        // Everything else is read alike: UUIDs and archs.
+        for k in &inv.kexts {
+            assert_eq!(k.archs, ["x86_64"], "{}", k.bundle_id);
+            assert_eq!(k.uuids.len(), 1, "{}", k.bundle_id);
         }
     }
 
