@@ -72,6 +72,23 @@ fn lzvn_decode(b: Bencher) {
     b.counter(BytesCount::new(*size)).bench(|| kcheck::compress::lzvn_decode(stream, *size, "lzvn").unwrap());
 }
 
+/// The same stream decoded through the 64 KiB window, each piece only
+/// checksummed (what `kexts` does with the pages it does not keep).
+#[divan::bench(sample_count = 10)]
+fn lzvn_decode_stream(b: Bencher) {
+    let (stream, size) = &data().lzvn;
+    b.counter(BytesCount::new(*size)).bench(|| {
+        let mut h = kcheck::compress::Adler32::new();
+        let mut read = |off: u64, buf: &mut [u8]| {
+            buf.copy_from_slice(&stream[off as usize..off as usize + buf.len()]);
+            Ok(())
+        };
+        kcheck::compress::lzvn_decode_stream(stream.len() as u64, *size, "lzvn", &mut read, &mut |_, p| h.write(p))
+            .unwrap();
+        h.finish()
+    });
+}
+
 #[divan::bench(sample_count = 10)]
 fn lzss_decode(b: Bencher) {
     let (stream, size) = &data().lzss;
@@ -111,6 +128,16 @@ fn adler32(b: Bencher) {
 fn analyze(b: Bencher, kind: &str) {
     let (_, bytes) = data().files.iter().find(|(n, _)| n.ends_with(kind)).unwrap();
     b.counter(BytesCount::new(bytes.len())).bench(|| kcheck::cache::analyze(bytes, None).unwrap().kexts.len());
+}
+
+/// `analyze_whole`: a file already in memory, a `comp`/LZVN one decoded as
+/// a stream (the 10.15 `verify` path).
+#[divan::bench(args = ["raw", "fat-lzvn", "comp-lzss"], sample_count = 10)]
+fn analyze_whole(b: Bencher, kind: &str) {
+    let (name, bytes) = data().files.iter().find(|(n, _)| n.ends_with(kind)).unwrap();
+    let f = kcheck::cache::WholeFile { path: PathBuf::from(name), data: bytes.clone() };
+    b.counter(BytesCount::new(bytes.len()))
+        .bench(|| kcheck::cache::analyze_whole(&f, None, String::new()).unwrap().kexts.len());
 }
 
 #[divan::bench(sample_count = 5)]

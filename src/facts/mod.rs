@@ -395,8 +395,13 @@ fn boot_and_staged(sys: &SystemRoot) -> [CacheSlot; 2] {
     });
     let (b, st) = match (boot, staged) {
         (Ok(b), Ok(st)) if b.data == st.data => {
-            let sha = cache::sha256_hex(&b.data);
-            let one = cache::analyze_whole(&b, None, sha.clone());
+            // The hash on a second thread while the cache is decoded.
+            let (sha, one) = std::thread::scope(|s| {
+                let sha = s.spawn(|| cache::sha256_hex(&b.data));
+                let one = cache::analyze_whole(&b, None, String::new());
+                (sha.join().unwrap_or_else(|p| std::panic::resume_unwind(p)), one)
+            });
+            let one = one.map(|i| CacheInfo { sha256: Some(sha.clone()), ..i });
             let other = one.as_ref().map(|i| CacheInfo { file: st.path.clone(), ..i.clone() }).map_err(|_| ());
             let other = other.map_or_else(|()| cache::analyze_whole(&st, None, sha), Ok);
             (state(one), state(other))
