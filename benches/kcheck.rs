@@ -130,14 +130,17 @@ fn analyze(b: Bencher, kind: &str) {
     b.counter(BytesCount::new(bytes.len())).bench(|| kcheck::cache::analyze(bytes, None).unwrap().kexts.len());
 }
 
-/// `analyze_whole`: a file already in memory, a `comp`/LZVN one decoded as
-/// a stream (the 10.15 `verify` path).
+/// `cache::open` on a file: a raw one read piecewise, a `comp`/LZVN one
+/// decoded as a stream, LZSS read whole.
 #[divan::bench(args = ["raw", "fat-lzvn", "comp-lzss"], sample_count = 10)]
-fn analyze_whole(b: Bencher, kind: &str) {
+fn open_file(b: Bencher, kind: &str) {
     let (name, bytes) = data().files.iter().find(|(n, _)| n.ends_with(kind)).unwrap();
-    let f = kcheck::cache::WholeFile { path: PathBuf::from(name), data: bytes.clone() };
-    b.counter(BytesCount::new(bytes.len()))
-        .bench(|| kcheck::cache::analyze_whole(&f, None, String::new()).unwrap().kexts.len());
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-files");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    let opts = kcheck::cache::OpenOptions::default();
+    b.counter(BytesCount::new(bytes.len())).bench(|| kcheck::cache::open(&path, &opts).unwrap().kexts.len());
 }
 
 #[divan::bench(sample_count = 5)]

@@ -3,7 +3,8 @@
 //! Also differential: the same bytes as a file, through `cache::open`
 //! (which decodes a `comp`/LZVN cache as a stream and keeps only the pages
 //! it needs), must give exactly what `cache::analyze` gives on the whole
-//! bytes; and `cache::analyze_whole` (the stream decoded from memory) too.
+//! bytes, and so must `cache::open` with the file's hash (taken on a second
+//! thread).
 #![no_main]
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -35,7 +36,10 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     if std::fs::write(scratch(), data).is_ok() {
         let opened = kcheck::cache::open(scratch(), &kcheck::cache::OpenOptions::default());
         same("open", &whole, &opened.map_err(|e| e.to_string()));
-        let f = kcheck::cache::WholeFile { path: scratch().clone(), data: data.to_vec() };
-        same("analyze_whole", &whole, &kcheck::cache::analyze_whole(&f, None, String::new()).map_err(|e| e.to_string()));
+        let hashed = kcheck::cache::open(scratch(), &kcheck::cache::OpenOptions { arch: None, hash: true });
+        if let Ok(h) = &hashed {
+            assert_eq!(h.sha256.as_deref(), Some(kcheck::cache::sha256_hex(data).as_str()));
+        }
+        same("open with hash", &whole, &hashed.map_err(|e| e.to_string()));
     }
 });

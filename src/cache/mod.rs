@@ -192,12 +192,18 @@ pub struct OpenOptions {
 /// kernel, a kernel) is read in place, piecewise ([`crate::input::Sparse`]):
 /// only its load commands, its `__TEXT`, `__PRELINK_INFO,__info` and the
 /// headers of the kexts it lists are read, a few MB of a 200 MB
-/// collection. Everything else (compressed and FAT containers, or when the
-/// file's SHA-256 is asked for) is read whole. The piecewise path gives
-/// exactly what reading the whole file gives: when it cannot (the kernel
-/// version is not in `__TEXT`, or anything fails to parse) the rest of the
-/// file is read and analysed the ordinary way, so errors and their offsets
-/// are the same too.
+/// collection. A `comp`/LZVN prelinked kernel (alone or in a FAT slice) is
+/// decoded as a stream that keeps only those pages of its image
+/// ([`stream`]). Everything else (LZSS, IM4P/LZFSE) is read whole. The
+/// piecewise and streamed paths give exactly what reading the whole file
+/// gives: when they cannot (the kernel version is not in `__TEXT`, a page
+/// not kept, anything fails to parse or decode) the rest of the file is
+/// read and analysed the ordinary way, so errors and their offsets are the
+/// same too.
+///
+/// With `opts.hash` the file's SHA-256 is taken on a second thread, in
+/// 1 MiB reads of the same open file, while the first analyses it: no
+/// buffer of the file's size is filled for the hash.
 pub fn open(path: &Path, opts: &OpenOptions) -> Result<CacheInfo, Error> {
     // Regular files only, opened without blocking: a FIFO or a device at a
     // cache path must never hang kcheck or feed it endless bytes.
@@ -205,63 +211,122 @@ pub fn open(path: &Path, opts: &OpenOptions) -> Result<CacheInfo, Error> {
     if len > MAX_FILE_SIZE {
         return Err(input_error(path, crate::input::InputError::TooLarge { size: len, max: MAX_FILE_SIZE }));
     }
-    // len <= MAX_FILE_SIZE (2 GiB) fits in usize.
+    let arch = opts.arch.as_deref();
+    if !opts.hash {
+        // len <= MAX_FILE_SIZE (2 GiB) fits in usize.
+        return open_file(path, crate::input::Sparse::new(file, len as usize), arch);
+    }
+    // The same open file (one inode), read by both threads with pread.
+    let hashed = file.try_clone().map_err(|e| Error::io(path, e))?;
     let mut sparse = crate::input::Sparse::new(file, len as usize);
-    if !opts.hash
-        && let Some(mut info) = analyze_sparse(&mut sparse, opts.arch.as_deref()).map_err(|e| Error::io(path, e))?
-    {
+    // A comp/LZVN cache is hashed as its stream is read: one pass.
+    if let Some(mut info) = stream::analyze_streamed_hashed(&mut sparse, arch).map_err(|e| Error::io(path, e))? {
         info.file = path.to_path_buf();
         return Ok(info);
     }
-    if !opts.hash
-        && let Some(mut info) =
-            stream::analyze_streamed(&mut sparse, opts.arch.as_deref()).map_err(|e| Error::io(path, e))?
-    {
-        info.file = path.to_path_buf();
-        return Ok(info);
-    }
-    let data = sparse.into_full().map_err(|e| Error::io(path, e))?;
-    let mut info = analyze(&data, opts.arch.as_deref()).map_err(|e| Error::format(path, e))?;
-    info.file = path.to_path_buf();
-    if opts.hash {
-        info.sha256 = Some(sha256_hex(&data));
-    }
-    Ok(info)
+    std::thread::scope(|s| {
+        let sha = s.spawn(move || sha256_file(&hashed, len));
+        let info = open_file(path, sparse, arch);
+        let sha = sha.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+        let mut info = info?;
+        info.sha256 = Some(sha.map_err(|e| Error::io(path, e))?);
+        Ok(info)
+    })
 }
 
-/// A cache file read whole: two caches can be compared before either is
-/// analysed (the 10.15 boot and staged caches are often the same bytes,
-/// then hashed and analysed once).
-#[derive(Debug)]
-pub struct WholeFile {
-    /// The path as given.
-    pub path: PathBuf,
-    /// The bytes.
-    pub data: Vec<u8>,
-}
-
-/// Read the cache at `path` whole (the checks of [`open`]).
-pub fn read_whole(path: &Path) -> Result<WholeFile, Error> {
-    let (file, len) = crate::input::open_regular(path).map_err(|e| input_error(path, e))?;
-    if len > MAX_FILE_SIZE {
-        return Err(input_error(path, crate::input::InputError::TooLarge { size: len, max: MAX_FILE_SIZE }));
-    }
-    let data = crate::input::Sparse::new(file, len as usize).into_full().map_err(|e| Error::io(path, e))?;
-    Ok(WholeFile { path: path.to_path_buf(), data })
-}
-
-/// Analyse a cache read by [`read_whole`] whose SHA-256 is `sha256`.
-/// A `comp`/`lzvn` cache is decoded as a stream ([`stream`]): only the
-/// pages its analysis needs are kept, as in [`open`].
-pub fn analyze_whole(f: &WholeFile, arch: Option<&str>, sha256: String) -> Result<CacheInfo, Error> {
-    let streamed = stream::analyze_streamed(&mut stream::Whole(&f.data), arch).ok().flatten();
-    let mut info = match streamed {
-        Some(info) => info,
-        None => analyze(&f.data, arch).map_err(|e| Error::format(&f.path, e))?,
+/// The analysis of [`open`], on the open file `sparse`.
+fn open_file(path: &Path, mut sparse: crate::input::Sparse, arch: Option<&str>) -> Result<CacheInfo, Error> {
+    let quick = match analyze_sparse(&mut sparse, arch).map_err(|e| Error::io(path, e))? {
+        Some(info) => Some(info),
+        None => stream::analyze_streamed(&mut sparse, arch).map_err(|e| Error::io(path, e))?,
     };
-    info.file = f.path.clone();
-    info.sha256 = Some(sha256);
+    let mut info = match quick {
+        Some(info) => info,
+        None => {
+            let data = sparse.into_full().map_err(|e| Error::io(path, e))?;
+            analyze(&data, arch).map_err(|e| Error::format(path, e))?
+        }
+    };
+    info.file = path.to_path_buf();
     Ok(info)
+}
+
+/// SHA-256 of the `len` bytes of `file`, read in 1 MiB pieces; an error
+/// when the file became shorter.
+fn sha256_file(file: &std::fs::File, len: u64) -> std::io::Result<String> {
+    use std::os::unix::fs::FileExt;
+    let mut h = Sha256::new();
+    hash_range(&mut h, 0, len, &|at, buf| file.read_exact_at(buf, at).map_err(|e| shorter(e, at, buf.len())))?;
+    Ok(hex(&h.finalize()))
+}
+
+/// Add bytes `from..to` to `h`, read with `read(offset, buf)` in 1 MiB
+/// pieces.
+fn hash_range(
+    h: &mut Sha256,
+    from: u64,
+    to: u64,
+    read: &dyn Fn(u64, &mut [u8]) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    let mut buf = vec![0u8; (1u64 << 20).min(to.saturating_sub(from)) as usize];
+    let mut at = from;
+    while at < to {
+        let n = (to - at).min(buf.len() as u64) as usize;
+        read(at, &mut buf[..n])?;
+        h.update(&buf[..n]);
+        at += n as u64;
+    }
+    Ok(())
+}
+
+/// A short read at `at` worded as the file having become shorter.
+fn shorter(e: std::io::Error, at: u64, n: usize) -> std::io::Error {
+    if e.kind() == std::io::ErrorKind::UnexpectedEof {
+        std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            format!("the file became shorter while it was read (no bytes at {at:#x}..{:#x})", at + n as u64),
+        )
+    } else {
+        e
+    }
+}
+
+/// Lower-case hex of a digest.
+fn hex(digest: &[u8]) -> String {
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Whether the regular files `a` and `b` hold the same bytes, compared
+/// in 1 MiB reads (no buffer of the files' size). Errors are I/O errors
+/// or the refusals of [`open`] (not a regular file, too large).
+pub fn same_bytes(a: &Path, b: &Path) -> Result<bool, Error> {
+    use std::os::unix::fs::FileExt;
+    let open = |p: &Path| {
+        let (f, len) = crate::input::open_regular(p).map_err(|e| input_error(p, e))?;
+        if len > MAX_FILE_SIZE {
+            return Err(input_error(p, crate::input::InputError::TooLarge { size: len, max: MAX_FILE_SIZE }));
+        }
+        Ok((f, len))
+    };
+    let ((fa, la), (fb, lb)) = (open(a)?, open(b)?);
+    if la != lb {
+        return Ok(false);
+    }
+    let chunk = (1usize << 20).min(la as usize);
+    let (mut ba, mut bb) = (vec![0u8; chunk], vec![0u8; chunk]);
+    let mut at = 0u64;
+    while at < la {
+        let n = (la - at).min(chunk as u64) as usize;
+        // A file that changed length under us reads short: not the same.
+        if fa.read_exact_at(&mut ba[..n], at).is_err() || fb.read_exact_at(&mut bb[..n], at).is_err() {
+            return Ok(false);
+        }
+        if ba[..n] != bb[..n] {
+            return Ok(false);
+        }
+        at += n as u64;
+    }
+    Ok(true)
 }
 
 fn input_error(path: &Path, e: crate::input::InputError) -> Error {
@@ -398,8 +463,7 @@ fn analyze_sparse<P: Pieces>(sp: &mut P, arch: Option<&str>) -> std::io::Result<
 
 /// SHA-256 of `data` as lower-case hex.
 pub fn sha256_hex(data: &[u8]) -> String {
-    let digest = Sha256::digest(data);
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    hex(&Sha256::digest(data))
 }
 
 /// Analyse a cache held in memory.
@@ -761,6 +825,59 @@ mod tests {
             .collect();
         out.sort();
         out
+    }
+
+    /// The hash taken beside the analysis is the file's, and the analysis
+    /// is the one without the hash.
+    #[test]
+    fn open_with_hash_hashes_the_file_and_analyses_it_alike() {
+        for (name, bytes) in caches() {
+            let path = Path::new(&name);
+            let plain = open(path, &OpenOptions { arch: None, hash: false }).unwrap();
+            let hashed = open(path, &OpenOptions { arch: None, hash: true }).unwrap();
+            assert_eq!(hashed.sha256.as_deref(), Some(sha256_hex(&bytes).as_str()), "{name}");
+            assert_eq!(json(&CacheInfo { sha256: None, ..hashed }), json(&plain), "{name}");
+        }
+        // Empty and over-1-MiB files hash right too.
+        let dir = tempfile::tempdir().unwrap();
+        for len in [0usize, 1, (1 << 20) + 17] {
+            let data: Vec<u8> = (0..len).map(|i| (i % 253) as u8).collect();
+            let p = dir.path().join(format!("f{len}"));
+            std::fs::write(&p, &data).unwrap();
+            let f = std::fs::File::open(&p).unwrap();
+            assert_eq!(sha256_file(&f, len as u64).unwrap(), sha256_hex(&data));
+            // A file cut short after it was measured is an error.
+            if len > 0 {
+                std::fs::OpenOptions::new().write(true).open(&p).unwrap().set_len(len as u64 - 1).unwrap();
+                let e = sha256_file(&f, len as u64).unwrap_err();
+                assert!(e.to_string().contains("shorter"), "{e}");
+            }
+        }
+    }
+
+    #[test]
+    fn same_bytes_compares_whole_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let data: Vec<u8> = (0..(3 << 20) + 5).map(|i| (i % 251) as u8).collect();
+        let w = |n: &str, d: &[u8]| {
+            let p = dir.path().join(n);
+            std::fs::write(&p, d).unwrap();
+            p
+        };
+        let a = w("a", &data);
+        let b = w("b", &data);
+        assert!(same_bytes(&a, &b).unwrap());
+        let mut last = data.clone();
+        *last.last_mut().unwrap() ^= 1;
+        assert!(!same_bytes(&a, &w("c", &last)).unwrap());
+        let mut first = data.clone();
+        first[0] ^= 1;
+        assert!(!same_bytes(&a, &w("d", &first)).unwrap());
+        assert!(!same_bytes(&a, &w("e", &data[..data.len() - 1])).unwrap());
+        assert!(same_bytes(&w("f", b""), &w("g", b"")).unwrap());
+        // Not a regular file: the refusal of `open`.
+        let e = same_bytes(&a, dir.path()).unwrap_err();
+        assert!(e.to_string().contains("directory"), "{e}");
     }
 
     #[test]

@@ -373,46 +373,38 @@ pub fn gather(opts: &VerifyOptions) -> Result<Facts, Error> {
     })
 }
 
-/// 10.15: the boot and staged prelinked kernels, read at the same time;
-/// when they are the same bytes (kcditto copies byte for byte, so a Mac in
-/// step has two identical files) the file is hashed and analysed once,
-/// else each is hashed and analysed, both at the same time.
+/// 10.15: the boot and staged prelinked kernels. They are compared first
+/// (in 1 MiB reads): when they are the same bytes (kcditto copies byte for
+/// byte, so a Mac in step has two identical files) the file is hashed and
+/// analysed once, else each is hashed and analysed, both at the same time.
+/// Each cache is hashed on a second thread while it is decoded
+/// ([`cache::open`] with `hash`).
 fn boot_and_staged(sys: &SystemRoot) -> [CacheSlot; 2] {
     let spec = [(Role::Boot, Vol::System, system::BOOT_PLK), (Role::Staged, Vol::Data, system::STAGED_PLK)];
-    let read = |(_, vol, rel): (Role, Vol, &'static str)| match sys.resolve(vol, rel) {
+    let resolve = |(_, vol, rel): (Role, Vol, &'static str)| match sys.resolve(vol, rel) {
         Err(Resolve::Missing) => Err(CacheState::Missing),
         Err(Resolve::Refused(why)) => Err(CacheState::Broken(why)),
-        Ok(p) => cache::read_whole(&p).map_err(|e| CacheState::Broken(e.to_string())),
+        Ok(p) => Ok(p),
     };
     let state = |r: Result<CacheInfo, Error>| match r {
         Ok(info) => CacheState::Ok(Box::new(info)),
         Err(e) => CacheState::Broken(e.to_string()),
     };
-    let (boot, staged) = std::thread::scope(|s| {
-        let staged = s.spawn(|| read(spec[1]));
-        let boot = read(spec[0]);
-        (boot, staged.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-    });
-    let (b, st) = match (boot, staged) {
-        (Ok(b), Ok(st)) if b.data == st.data => {
-            // The hash on a second thread while the cache is decoded.
-            let (sha, one) = std::thread::scope(|s| {
-                let sha = s.spawn(|| cache::sha256_hex(&b.data));
-                let one = cache::analyze_whole(&b, None, String::new());
-                (sha.join().unwrap_or_else(|p| std::panic::resume_unwind(p)), one)
-            });
-            let one = one.map(|i| CacheInfo { sha256: Some(sha.clone()), ..i });
-            let other = one.as_ref().map(|i| CacheInfo { file: st.path.clone(), ..i.clone() }).map_err(|_| ());
-            let other = other.map_or_else(|()| cache::analyze_whole(&st, None, sha), Ok);
-            (state(one), state(other))
-        }
+    let opts = OpenOptions { arch: None, hash: true };
+    let open = |p: &std::path::Path| state(cache::open(p, &opts));
+    let (b, st) = match (resolve(spec[0]), resolve(spec[1])) {
+        (Ok(b), Ok(st)) if cache::same_bytes(&b, &st).unwrap_or(false) => match cache::open(&b, &opts) {
+            Ok(info) => {
+                let other = CacheInfo { file: st.clone(), ..info.clone() };
+                (state(Ok(info)), state(Ok(other)))
+            }
+            // The error names the boot cache; the staged one is read for
+            // its own.
+            Err(e) => (state(Err(e)), open(&st)),
+        },
         (b, st) => std::thread::scope(|s| {
-            let each = |f: cache::WholeFile| {
-                let sha = cache::sha256_hex(&f.data);
-                state(cache::analyze_whole(&f, None, sha))
-            };
-            let st = s.spawn(move || st.map(each).unwrap_or_else(|e| e));
-            let b = b.map(each).unwrap_or_else(|e| e);
+            let st = s.spawn(|| st.map_or_else(|e| e, |p| open(&p)));
+            let b = b.map_or_else(|e| e, |p| open(&p));
             (b, st.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
         }),
     };
