@@ -194,7 +194,7 @@ pub struct OpenOptions {
 /// headers of the kexts it lists are read, a few MB of a 200 MB
 /// collection. A `comp`/LZVN prelinked kernel (alone or in a FAT slice) is
 /// decoded as a stream that keeps only those pages of its image
-/// ([`stream`]). Everything else (LZSS, IM4P/LZFSE) is read whole. The
+/// (`cache::stream`). Everything else (LZSS, IM4P/LZFSE) is read whole. The
 /// piecewise and streamed paths give exactly what reading the whole file
 /// gives: when they cannot (the kernel version is not in `__TEXT`, a page
 /// not kept, anything fails to parse or decode) the rest of the file is
