@@ -11,7 +11,10 @@
 //!   `LC_FILESET_ENTRY` per kext (its Mach-O at the entry's `fileoff`),
 //!   with versions and paths from the collection's `__PRELINK_INFO`.
 //!
-//! The file is read once; each layer is decoded once into one buffer.
+//! A raw Mach-O is read piecewise and a `comp`/LZVN prelinked kernel
+//! decoded as a stream that keeps only the pages the analysis needs
+//! ([`open`]); other containers are read once and each layer decoded once
+//! into one buffer.
 
 pub mod diff;
 mod stream;
