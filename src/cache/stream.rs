@@ -111,6 +111,9 @@ struct Keeper {
     planned: bool,
     /// The image is not a 64-bit Mach-O this reader understands.
     failed: bool,
+    /// A kernel collection's kernel entry (its `__TEXT` is wanted once
+    /// its header goes by).
+    kernel_at: Option<u64>,
 }
 
 impl Keeper {
@@ -121,8 +124,18 @@ impl Keeper {
         }
         let end = off + piece.len() as u64;
         if !self.planned {
-            // Everything, until the load commands are complete.
-            self.kept.keep(off / STREAM_PAGE, (end - 1) / STREAM_PAGE, off, piece);
+            // Until the load commands are complete: up to their end once
+            // the header says where that is, everything before.
+            let c = macho::SIZEOFCMDS_OFFSET;
+            let sizeofcmds = match off {
+                0 => piece.get(c..c + 4),
+                _ => self.kept.image.get(c..c + 4),
+            }
+            .map(|b| u64::from(u32::from_le_bytes(b.try_into().expect("4 bytes"))));
+            let upto = sizeofcmds.map_or(end, |n| end.min(macho::SIZEOF_HEADER_64 as u64 + n));
+            if upto > off {
+                self.kept.keep(off / STREAM_PAGE, (upto - 1) / STREAM_PAGE, off, piece);
+            }
             self.plan(end);
         }
         // A 64-bit Mach-O header at a page boundary (pieces start on one).
@@ -134,6 +147,15 @@ impl Keeper {
                 let sizeofcmds = u64::from(u32::from_le_bytes(piece[at + c..at + c + 4].try_into().expect("4 bytes")));
                 if sizeofcmds <= MAX_KEPT_CMDS {
                     self.wants.push((p, p + macho::SIZEOF_HEADER_64 as u64 + sizeofcmds));
+                }
+                // The kernel entry of a collection: its __TEXT (segment
+                // offsets are the collection's), when its load commands
+                // are in this piece.
+                if self.kernel_at == Some(p)
+                    && let Ok(view) = MachView::parse(piece, at, "mach-o")
+                    && let Ok(Some(t)) = view.segment("__TEXT")
+                {
+                    self.wants.push((t.fileoff, t.fileoff.saturating_add(t.filesize)));
                 }
             }
             p += STREAM_PAGE;
@@ -176,7 +198,146 @@ impl Keeper {
         if let Ok(Some((s, _))) = view.section_data("__PRELINK_INFO", "__info") {
             self.wants.push((s.offset, s.offset.saturating_add(s.size)));
         }
+        if view.header.filetype == macho::MH_FILESET
+            && let Ok(entries) = view.fileset_entries()
+        {
+            self.kernel_at = entries.iter().find(|e| e.id == "com.apple.kernel").map(|e| e.fileoff);
+        }
     }
+}
+
+/// Hands what an LZFSE decoder writes to a [`Keeper`] in pieces that end
+/// on page boundaries, and refuses more than `limit` bytes.
+struct PageWriter<'k> {
+    keeper: &'k mut Keeper,
+    buf: Vec<u8>,
+    /// Image offset of `buf[0]` (a page boundary).
+    base: u64,
+    limit: u64,
+}
+
+/// Bytes gathered before a piece is handed over.
+const PIECE: usize = 256 << 10;
+
+impl std::io::Write for PageWriter<'_> {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        if self.base + (self.buf.len() + data.len()) as u64 > self.limit {
+            return Err(std::io::Error::other("more than the declared size"));
+        }
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= PIECE {
+            let k = self.buf.len() & !(STREAM_PAGE as usize - 1);
+            self.keeper.accept(self.base, &self.buf[..k]);
+            self.buf.drain(..k);
+            self.base += k as u64;
+        }
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl PageWriter<'_> {
+    /// Hand over the rest; the bytes written in all.
+    fn finish(self) -> u64 {
+        if !self.buf.is_empty() {
+            self.keeper.accept(self.base, &self.buf);
+        }
+        self.base + self.buf.len() as u64
+    }
+}
+
+/// Reads `[at, end)` of the file with `pread`.
+struct FileRange<'a> {
+    sp: &'a Sparse,
+    at: u64,
+    end: u64,
+}
+
+impl std::io::Read for FileRange<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = (self.end - self.at).min(buf.len() as u64) as usize;
+        self.sp.read_at(self.at, &mut buf[..n])?;
+        self.at += n as u64;
+        Ok(n)
+    }
+}
+
+/// Most bytes of an IM4P's DER header before its payload, and after it
+/// (compression info, an IMG4's manifest), read for the streamed path.
+const MAX_IM4P_HEAD: u64 = 1 << 20;
+const MAX_IM4P_TAIL: u64 = 16 << 20;
+
+/// An IM4P (or IMG4) whose payload is LZFSE with a declared size, decoded
+/// as a stream into a [`Keeper`] (`lzfse_rust`'s ring decoder: bounded
+/// rings, its output handed over as it goes). The DER header and what
+/// follows the payload are read piecewise and parsed by the same reader
+/// as a whole file; the block headers are walked first by the same walk
+/// as the whole decode (bound, trailing bytes); the decoded size must be
+/// the declared one. Anything else: `Ok(None)`.
+fn analyze_im4p(sp: &mut Sparse, arch: Option<&str>, fill: u8) -> std::io::Result<Option<(CacheInfo, u64)>> {
+    let file_len = sp.bytes().len() as u64;
+    let Ok((po, pl)) = container::img4_payload(sp.bytes()) else { return Ok(None) };
+    let (po, pl) = (po as u64, pl as u64);
+    let pay_end = po + pl;
+    if po > MAX_IM4P_HEAD || file_len - pay_end > MAX_IM4P_TAIL {
+        return Ok(None);
+    }
+    // The header, the payload's first page, and everything after it; then
+    // the same parse as the whole file's.
+    sp.load(0, po + STREAM_PAGE)?;
+    sp.load(pay_end, file_len - pay_end)?;
+    let Ok(im4p) = container::read_img4(sp.bytes()) else { return Ok(None) };
+    if (im4p.payload_offset as u64, im4p.payload_len as u64) != (po, pl) {
+        return Ok(None);
+    }
+    let payload_head = &sp.bytes()[po as usize..pay_end as usize];
+    let Some(size) = im4p.uncompressed_size else { return Ok(None) };
+    if !payload_head.starts_with(b"bvx") {
+        return Ok(None);
+    }
+    let mut layers = Vec::new();
+    if im4p.in_img4 {
+        layers.push("img4".to_string());
+    }
+    layers.push(format!("im4p[{}]", im4p.fourcc));
+    let layer = format!("{} > lzfse", layers.join(" > "));
+    layers.push("lzfse".to_string());
+    // The whole decode's bound (container::decode_lzfse) and block walk.
+    let cap = compress::MAX_DECOMPRESSED.min(pl.saturating_mul(container::MAX_RATIO).max(1 << 20));
+    let sp_ref: &Sparse = sp;
+    let walked = compress::lzfse_decoded_size_by_headers(pl, cap, &layer, &mut |pos, buf| {
+        let n = (pl - pos).min(buf.len() as u64) as usize;
+        sp_ref.read_at(po + pos, &mut buf[..n])?;
+        Ok(n)
+    })?;
+    if walked != Ok(size) {
+        return Ok(None);
+    }
+    // size <= cap <= 1 GiB.
+    let mut keeper = Keeper {
+        kept: Kept::new(size as usize, fill),
+        adler: compress::Adler32::new(),
+        wants: Vec::new(),
+        planned: false,
+        failed: false,
+        kernel_at: None,
+    };
+    let mut writer =
+        PageWriter { keeper: &mut keeper, buf: Vec::with_capacity(PIECE + (64 << 10)), base: 0, limit: size };
+    let mut reader = FileRange { sp: sp_ref, at: po, end: pay_end };
+    let decoded = lzfse_rust::LzfseRingDecoder::default().decode(&mut reader, &mut writer);
+    let written = writer.finish();
+    if decoded.is_err() || written != size || keeper.failed {
+        return Ok(None);
+    }
+    let mut kept = keeper.kept;
+    let Ok(Some(mut info)) = analyze_sparse(&mut kept, arch) else { return Ok(None) };
+    layers.append(&mut info.layers);
+    info.layers = layers;
+    info.file_size = file_len;
+    Ok(Some((info, kept.kept_bytes())))
 }
 
 /// Load the header and load commands of a FAT slice at `off` when it is a
@@ -253,6 +414,8 @@ fn analyze_streamed_kept(
             (pick.offset, pick.size)
         }
         _ if &magic == b"comp" => (0, file_len),
+        // IM4P/LZFSE: hashed on a second thread by the caller, not here.
+        _ if magic[0] == 0x30 && !hash => return analyze_im4p(sp, arch, fill),
         _ => return Ok(None),
     };
     sp.load(comp_off, COMP_HEADER_SIZE as u64)?;
@@ -271,6 +434,7 @@ fn analyze_streamed_kept(
         wants: Vec::new(),
         planned: false,
         failed: false,
+        kernel_at: None,
     };
     let start = comp_off + COMP_HEADER_SIZE as u64;
     let end = start + h.compressed;
@@ -370,8 +534,11 @@ mod tests {
         }
         names.sort();
         // Every comp/lzvn cache, alone or in a FAT file (fat2's chosen
-        // x86_64 slice is comp/lzvn); not LZSS, raw, IM4P or collections.
+        // x86_64 slice is comp/lzvn), and the IM4P/LZFSE kernel collection
+        // alone and in an IMG4; not LZSS, raw files or IM4P/LZSS.
         let want = [
+            "kernelcache-ios.im4p-lzfse",
+            "kernelcache-ios.img4",
             "prelinkedkernel-a.comp-lzvn",
             "prelinkedkernel-a.fat-lzvn",
             "prelinkedkernel-a.fat2",
@@ -383,7 +550,7 @@ mod tests {
     #[test]
     fn a_large_streamed_cache_keeps_a_small_part_of_its_image() {
         for (name, bytes) in kcheck_testkit::synth::scaled_fixtures(60, 64 << 10) {
-            if !name.ends_with(".fat-lzvn") {
+            if !(name.ends_with(".fat-lzvn") || name.ends_with(".im4p-lzfse")) {
                 continue;
             }
             let (s, kept) = streamed_kept(&bytes).unwrap_or_else(|| panic!("{name} not streamed"));
@@ -406,7 +573,13 @@ mod tests {
         };
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/caches");
         let (mut agreed, mut gave_up) = (0, 0);
-        for name in ["prelinkedkernel-a.fat-lzvn", "prelinkedkernel-a.comp-lzvn", "prelinkedkernel-a.fat2"] {
+        for name in [
+            "prelinkedkernel-a.fat-lzvn",
+            "prelinkedkernel-a.comp-lzvn",
+            "prelinkedkernel-a.fat2",
+            "kernelcache-ios.im4p-lzfse",
+            "kernelcache-ios.img4",
+        ] {
             let bytes = std::fs::read(dir.join(name)).unwrap();
             for round in 0..120 {
                 let mut b = bytes.clone();
@@ -428,7 +601,7 @@ mod tests {
                 }
             }
         }
-        assert!(agreed > 20 && gave_up > 20, "agreed {agreed}, gave up {gave_up}");
+        assert!(agreed > 40 && gave_up > 40, "agreed {agreed}, gave up {gave_up}");
     }
 
     /// A kext whose image does not start on a page boundary is not kept:
@@ -454,5 +627,84 @@ mod tests {
         // The untouched cache streams.
         let c = kcheck_testkit::synth::comp(kcheck_testkit::synth::Comp::Lzvn, &plk);
         assert!(streamed(&c, 0xA5).is_some());
+    }
+
+    /// DER TLV (short or 4-byte long length form).
+    fn der(tag: u8, content: &[u8]) -> Vec<u8> {
+        let mut v = vec![tag];
+        match content.len() {
+            n if n < 0x80 => v.push(n as u8),
+            n => {
+                v.push(0x84);
+                v.extend_from_slice(&(n as u32).to_be_bytes());
+            }
+        }
+        v.extend_from_slice(content);
+        v
+    }
+
+    /// IM4P/LZFSE variants built by hand: without the declared size (not
+    /// streamed), with a long description (the header past the first
+    /// page), in an IMG4 with a manifest after the payload, and with
+    /// bytes after the LZFSE end marker: `cache::open` always gives what
+    /// the whole file gives, streamed or not.
+    #[test]
+    fn im4p_variants_stream_or_fall_back_and_agree_with_the_whole_file() {
+        let kc = std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/caches/BootKernelExtensions.kc"),
+        )
+        .unwrap();
+        let stream = kcheck_testkit::encode::lzfse_encode(&kc);
+        let size = {
+            let mut i = der(0x02, &[1]);
+            i.extend(der(0x02, &(kc.len() as u32).to_be_bytes()));
+            der(0x30, &i)
+        };
+        let im4p = |desc: &[u8], payload: &[u8], info: bool| {
+            let mut b = der(0x16, b"IM4P");
+            b.extend(der(0x16, b"krnl"));
+            b.extend(der(0x16, desc));
+            b.extend(der(0x04, payload));
+            if info {
+                b.extend(size.clone());
+            }
+            der(0x30, &b)
+        };
+        let mut trailing = stream.clone();
+        trailing.extend_from_slice(b"junk");
+        let with_manifest = {
+            let mut b = der(0x16, b"IMG4");
+            b.extend(im4p(b"d", &stream, true));
+            b.extend(der(0xA1, &[0x55; 5000]));
+            der(0x30, &b)
+        };
+        let cases: Vec<(&str, Vec<u8>, bool)> = vec![
+            ("plain", im4p(b"d", &stream, true), true),
+            ("no size", im4p(b"d", &stream, false), false),
+            ("long description", im4p(&[b'x'; 10_000], &stream, true), false),
+            ("img4 with manifest", with_manifest, true),
+            ("bytes after the end marker", im4p(b"d", &trailing, true), false),
+        ];
+        for (name, bytes, streams) in cases {
+            assert_eq!(streamed(&bytes, 0xA5).is_some(), streams, "{name}");
+            let dir = tempfile::tempdir().unwrap();
+            let p = dir.path().join("kc");
+            std::fs::write(&p, &bytes).unwrap();
+            let opened = crate::cache::open(&p, &crate::cache::OpenOptions::default())
+                .map(|i| json(&CacheInfo { file: Default::default(), ..i }));
+            let whole = analyze(&bytes, None).map(|i| json(&i));
+            match (opened, whole) {
+                (Ok(a), Ok(b)) => assert_eq!(a, b, "{name}"),
+                (Err(a), Err(b)) => assert!(a.to_string().ends_with(&b.to_string()), "{name}: {a} / {b}"),
+                (a, b) => panic!("{name}: {:?} / {:?}", a.is_ok(), b.is_ok()),
+            }
+        }
+        // The payload range from the header alone is read_img4's.
+        for (_, bytes) in kcheck_testkit::synth::cache_fixtures() {
+            if bytes.first() == Some(&0x30) {
+                let full = container::read_img4(&bytes).unwrap();
+                assert_eq!(container::img4_payload(&bytes).unwrap(), (full.payload_offset, full.payload_len));
+            }
+        }
     }
 }

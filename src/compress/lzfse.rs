@@ -34,78 +34,122 @@ pub(super) fn lzfse_scan(
     layer: &str,
     mut on_block: impl FnMut(usize, [u8; 4]),
 ) -> FormatResult<u64> {
-    let b = Bytes::new(src, layer);
-    let err = |at: usize, msg: String| b.error(at as u64, msg);
-    let len = src.len() as u64;
-    let mut pos = 0usize;
+    let mut header = |pos: u64, buf: &mut [u8]| -> std::io::Result<usize> {
+        // pos <= src.len(): the walk stops at the end.
+        let rest = &src[pos as usize..];
+        let n = rest.len().min(buf.len());
+        buf[..n].copy_from_slice(&rest[..n]);
+        Ok(n)
+    };
+    match lzfse_walk(src.len() as u64, cap, layer, &mut header, &mut |pos, magic| on_block(pos as usize, magic)) {
+        Ok(r) => r,
+        Err(_) => unreachable!("a slice of the input cannot fail to read"),
+    }
+}
+
+/// The most bytes of a block header the walk reads (a v1 header).
+pub const LZFSE_MAX_HEADER: usize = LZFSE_V1_HEADER as usize;
+
+/// [`lzfse_decoded_size`] of a stream of `len` bytes that is not in
+/// memory: `header(pos, buf)` fills `buf` ([`LZFSE_MAX_HEADER`] bytes)
+/// with the stream's bytes from `pos`, or as many as there are, and says
+/// how many (a caller reads just the block headers, a few hundred bytes a
+/// block). The outer `Result` is the
+/// reader's; the inner one is exactly what [`lzfse_decoded_size`] gives
+/// for the same bytes.
+pub fn lzfse_decoded_size_by_headers(
+    len: u64,
+    cap: u64,
+    layer: &str,
+    header: &mut dyn FnMut(u64, &mut [u8]) -> std::io::Result<usize>,
+) -> std::io::Result<FormatResult<u64>> {
+    lzfse_walk(len, cap, layer, header, &mut |_, _| {})
+}
+
+/// The block walk of [`lzfse_scan`] over headers read by `header`.
+fn lzfse_walk(
+    len: u64,
+    cap: u64,
+    layer: &str,
+    header: &mut dyn FnMut(u64, &mut [u8]) -> std::io::Result<usize>,
+    on_block: &mut dyn FnMut(u64, [u8; 4]),
+) -> std::io::Result<FormatResult<u64>> {
+    let err = |at: u64, msg: String| FormatError::new(layer, at, msg);
+    let mut pos = 0u64;
     let mut total = 0u64;
+    let mut buf = [0u8; LZFSE_MAX_HEADER];
     loop {
-        let at = pos as u64;
-        let magic = b
-            .u32_le_at(at, "lzfse block magic")
-            .map_err(|_| err(pos, "missing lzfse end-of-stream marker".into()))?
-            .to_le_bytes();
+        let n = header(pos, &mut buf)?.min(buf.len());
+        let h = &buf[..n];
+        // Offsets within the header; errors name the stream offset.
+        let b = Bytes::new(h, layer);
+        let Ok(magic) = b.u32_le_at(0, "lzfse block magic") else {
+            return Ok(Err(err(pos, "missing lzfse end-of-stream marker".into())));
+        };
+        let magic = magic.to_le_bytes();
         let short = |_| err(pos, "lzfse block header runs past the end of the input".into());
         on_block(pos, magic);
-        let (n_raw, block_len) = match &magic {
-            b"bvx$" => {
-                let after = pos + 4;
-                if after != src.len() {
-                    return Err(err(
-                        after,
-                        format!("{} bytes of data after the lzfse end-of-stream marker", src.len() - after),
-                    ));
+        let fields = || -> FormatResult<(u64, u64)> {
+            Ok(match &magic {
+                b"bvx-" => {
+                    let n_raw = b.u32_le_at(4, "n_raw").map_err(short)?;
+                    (u64::from(n_raw), 8 + u64::from(n_raw))
                 }
-                return Ok(total);
-            }
-            b"bvx-" => {
-                let n_raw = b.u32_le_at(at + 4, "n_raw").map_err(short)?;
-                (u64::from(n_raw), 8 + u64::from(n_raw))
-            }
-            b"bvxn" => {
-                let n_raw = b.u32_le_at(at + 4, "n_raw").map_err(short)?;
-                let n_payload = b.u32_le_at(at + 8, "n_payload_bytes").map_err(short)?;
-                (u64::from(n_raw), 12 + u64::from(n_payload))
-            }
-            b"bvx1" => {
-                b.slice_at(at, LZFSE_V1_HEADER, "lzfse v1 block header").map_err(short)?;
-                let n_raw = b.u32_le_at(at + 4, "n_raw").map_err(short)?;
-                let n_lit_payload = b.u32_le_at(at + 20, "n_literal_payload_bytes").map_err(short)?;
-                let n_lmd_payload = b.u32_le_at(at + 24, "n_lmd_payload_bytes").map_err(short)?;
-                (u64::from(n_raw), LZFSE_V1_HEADER + u64::from(n_lit_payload) + u64::from(n_lmd_payload))
-            }
-            b"bvx2" => {
-                let n_raw = b.u32_le_at(at + 4, "n_raw").map_err(short)?;
-                let v0 = b.u64_le_at(at + 8, "packed_fields[0]").map_err(short)?;
-                let v1 = b.u64_le_at(at + 16, "packed_fields[1]").map_err(short)?;
-                let v2 = b.u64_le_at(at + 24, "packed_fields[2]").map_err(short)?;
-                let n_lit_payload = bit_field(v0, 20, 20);
-                let n_lmd_payload = bit_field(v1, 40, 20);
-                let header_size = bit_field(v2, 0, 32);
-                if header_size < LZFSE_V2_FIXED {
-                    return Err(err(pos, format!("lzfse v2 block header size {header_size} is too small")));
+                b"bvxn" => {
+                    let n_raw = b.u32_le_at(4, "n_raw").map_err(short)?;
+                    let n_payload = b.u32_le_at(8, "n_payload_bytes").map_err(short)?;
+                    (u64::from(n_raw), 12 + u64::from(n_payload))
                 }
-                (u64::from(n_raw), header_size + n_lit_payload + n_lmd_payload)
-            }
-            [m0, m1, m2, m3] => {
-                return Err(err(pos, format!("unknown lzfse block magic {m0:02x}{m1:02x}{m2:02x}{m3:02x}")));
-            }
+                b"bvx1" => {
+                    b.slice_at(0, LZFSE_V1_HEADER, "lzfse v1 block header").map_err(short)?;
+                    let n_raw = b.u32_le_at(4, "n_raw").map_err(short)?;
+                    let n_lit_payload = b.u32_le_at(20, "n_literal_payload_bytes").map_err(short)?;
+                    let n_lmd_payload = b.u32_le_at(24, "n_lmd_payload_bytes").map_err(short)?;
+                    (u64::from(n_raw), LZFSE_V1_HEADER + u64::from(n_lit_payload) + u64::from(n_lmd_payload))
+                }
+                b"bvx2" => {
+                    let n_raw = b.u32_le_at(4, "n_raw").map_err(short)?;
+                    let v0 = b.u64_le_at(8, "packed_fields[0]").map_err(short)?;
+                    let v1 = b.u64_le_at(16, "packed_fields[1]").map_err(short)?;
+                    let v2 = b.u64_le_at(24, "packed_fields[2]").map_err(short)?;
+                    let n_lit_payload = bit_field(v0, 20, 20);
+                    let n_lmd_payload = bit_field(v1, 40, 20);
+                    let header_size = bit_field(v2, 0, 32);
+                    if header_size < LZFSE_V2_FIXED {
+                        return Err(err(pos, format!("lzfse v2 block header size {header_size} is too small")));
+                    }
+                    (u64::from(n_raw), header_size + n_lit_payload + n_lmd_payload)
+                }
+                [m0, m1, m2, m3] => {
+                    return Err(err(pos, format!("unknown lzfse block magic {m0:02x}{m1:02x}{m2:02x}{m3:02x}")));
+                }
+            })
         };
-        if block_len > len - pos as u64 {
-            return Err(err(
+        if &magic == b"bvx$" {
+            let after = pos + 4;
+            if after != len {
+                return Ok(Err(err(
+                    after,
+                    format!("{} bytes of data after the lzfse end-of-stream marker", len - after),
+                )));
+            }
+            return Ok(Ok(total));
+        }
+        let (n_raw, block_len) = match fields() {
+            Ok(f) => f,
+            Err(e) => return Ok(Err(e)),
+        };
+        if block_len > len - pos {
+            return Ok(Err(err(
                 pos,
-                format!(
-                    "lzfse block of {block_len} bytes runs past the end of the input ({} bytes left)",
-                    len - pos as u64
-                ),
-            ));
+                format!("lzfse block of {block_len} bytes runs past the end of the input ({} bytes left)", len - pos),
+            )));
         }
         total += n_raw;
         if total > cap {
-            return Err(err(pos, format!("lzfse stream declares more than {cap} decompressed bytes")));
+            return Ok(Err(err(pos, format!("lzfse stream declares more than {cap} decompressed bytes"))));
         }
-        // `block_len <= len - pos`, so this fits in usize.
-        pos += block_len as usize;
+        pos += block_len;
     }
 }
 

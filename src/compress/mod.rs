@@ -18,7 +18,7 @@ mod lzss;
 mod lzvn;
 
 pub use adler32::{Adler32, adler32};
-pub use lzfse::{lzfse_decode, lzfse_decoded_size};
+pub use lzfse::{LZFSE_MAX_HEADER, lzfse_decode, lzfse_decoded_size, lzfse_decoded_size_by_headers};
 pub use lzss::{LZSS_F, LZSS_MIN_MATCH, LZSS_N, LZSS_R0, lzss_decode};
 pub use lzvn::{STREAM_PAGE, StreamError, lzvn_decode, lzvn_decode_stream};
 

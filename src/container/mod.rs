@@ -628,8 +628,26 @@ fn der_uint(t: &Tlv<'_>, layer: &str) -> FormatResult<u64> {
     Ok(t.content.iter().fold(0u64, |acc, b| acc << 8 | u64::from(*b)))
 }
 
-/// Parse an IMG4 or IM4P DER structure.
-pub fn read_img4(data: &[u8]) -> FormatResult<Im4p> {
+/// The DER header of an IMG4 or IM4P, up to its payload.
+struct Img4Head<'d> {
+    in_img4: bool,
+    layer: &'static str,
+    fourcc: &'d str,
+    description: &'d str,
+    payload: Tlv<'d>,
+    seq_end: usize,
+}
+
+/// Where the payload of the IMG4 or IM4P `data` lies (start, length),
+/// read from the DER header alone (none of the payload's bytes, nothing
+/// after it): a caller that has only the header at hand learns which bytes
+/// [`read_img4`] also reads.
+pub fn img4_payload(data: &[u8]) -> FormatResult<(usize, usize)> {
+    let h = img4_head(data)?;
+    Ok((h.payload.start, h.payload.content.len()))
+}
+
+fn img4_head(data: &[u8]) -> FormatResult<Img4Head<'_>> {
     let mut layer = "im4p";
     let outer = der_tlv(data, 0, layer)?;
     if outer.tag != DER_SEQUENCE {
@@ -667,6 +685,12 @@ pub fn read_img4(data: &[u8]) -> FormatResult<Im4p> {
     if payload.tag != DER_OCTET_STRING || payload.end > seq_end {
         return Err(FormatError::new(layer, at3 as u64, "expected the payload OCTET STRING"));
     }
+    Ok(Img4Head { in_img4, layer, fourcc, description, payload, seq_end })
+}
+
+/// Parse an IMG4 or IM4P DER structure.
+pub fn read_img4(data: &[u8]) -> FormatResult<Im4p> {
+    let Img4Head { in_img4, layer, fourcc, description, payload, seq_end } = img4_head(data)?;
     let mut uncompressed_size = None;
     let mut next = payload.end;
     while next < seq_end {
