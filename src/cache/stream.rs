@@ -269,13 +269,13 @@ impl std::io::Read for FileRange<'_> {
 const MAX_IM4P_HEAD: u64 = 1 << 20;
 const MAX_IM4P_TAIL: u64 = 16 << 20;
 
-/// An IM4P (or IMG4) whose payload is LZFSE with a declared size, decoded
+/// An IM4P (or IMG4) whose payload is LZFSE, decoded
 /// as a stream into a [`Keeper`] (`lzfse_rust`'s ring decoder: bounded
 /// rings, its output handed over as it goes). The DER header and what
 /// follows the payload are read piecewise and parsed by the same reader
 /// as a whole file; the block headers are walked first by the same walk
-/// as the whole decode (bound, trailing bytes); the decoded size must be
-/// the declared one. Anything else: `Ok(None)`.
+/// as the whole decode (bound, trailing bytes), which gives the size; a
+/// size the IM4P declares must be that one. Anything else: `Ok(None)`.
 fn analyze_im4p(sp: &mut Sparse, arch: Option<&str>, fill: u8) -> std::io::Result<Option<(CacheInfo, u64)>> {
     let file_len = sp.bytes().len() as u64;
     let Ok((po, pl)) = container::img4_payload(sp.bytes()) else { return Ok(None) };
@@ -293,7 +293,6 @@ fn analyze_im4p(sp: &mut Sparse, arch: Option<&str>, fill: u8) -> std::io::Resul
         return Ok(None);
     }
     let payload_head = &sp.bytes()[po as usize..pay_end as usize];
-    let Some(size) = im4p.uncompressed_size else { return Ok(None) };
     if !payload_head.starts_with(b"bvx") {
         return Ok(None);
     }
@@ -312,7 +311,10 @@ fn analyze_im4p(sp: &mut Sparse, arch: Option<&str>, fill: u8) -> std::io::Resul
         sp_ref.read_at(po + pos, &mut buf[..n])?;
         Ok(n)
     })?;
-    if walked != Ok(size) {
+    // The size is the blocks' total, which the IM4P must match when it
+    // declares one (as container::decode_lzfse requires).
+    let Ok(size) = walked else { return Ok(None) };
+    if im4p.uncompressed_size.is_some_and(|n| n != size) {
         return Ok(None);
     }
     // size <= cap <= 1 GiB.
@@ -643,8 +645,8 @@ mod tests {
         v
     }
 
-    /// IM4P/LZFSE variants built by hand: without the declared size (not
-    /// streamed), with a long description (the header past the first
+    /// IM4P/LZFSE variants built by hand: without the declared size, with
+    /// a declared size that is wrong (not streamed), with a long description (the header past the first
     /// page), in an IMG4 with a manifest after the payload, and with
     /// bytes after the LZFSE end marker: `cache::open` always gives what
     /// the whole file gives, streamed or not.
@@ -680,7 +682,17 @@ mod tests {
         };
         let cases: Vec<(&str, Vec<u8>, bool)> = vec![
             ("plain", im4p(b"d", &stream, true), true),
-            ("no size", im4p(b"d", &stream, false), false),
+            ("no size", im4p(b"d", &stream, false), true),
+            (
+                "wrong size",
+                {
+                    let mut b = im4p(b"d", &stream, true);
+                    let n = b.len();
+                    b[n - 1] ^= 1;
+                    b
+                },
+                false,
+            ),
             ("long description", im4p(&[b'x'; 10_000], &stream, true), false),
             ("img4 with manifest", with_manifest, true),
             ("bytes after the end marker", im4p(b"d", &trailing, true), false),
