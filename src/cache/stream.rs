@@ -423,6 +423,11 @@ fn analyze_streamed_kept(
     sp.load(comp_off, COMP_HEADER_SIZE as u64)?;
     // read_fat checked the slice lies in the file.
     let layer = &sp.bytes()[comp_off as usize..(comp_off + comp_len) as usize];
+    // A slice is a comp layer by its magic, as the whole reading sniffs it
+    // (comp_header itself reads only what follows).
+    if !layer.starts_with(b"comp") {
+        return Ok(None);
+    }
     let Ok(h) = container::comp_header(layer, compress::MAX_DECOMPRESSED) else { return Ok(None) };
     if h.kind != "lzvn" {
         return Ok(None);
@@ -604,6 +609,27 @@ mod tests {
             }
         }
         assert!(agreed > 40 && gave_up > 40, "agreed {agreed}, gave up {gave_up}");
+    }
+
+    /// A FAT slice that is not `comp` by its magic (found by the
+    /// differential `container` fuzz target: a slice starting with a DER
+    /// header whose bytes 4..8 read "lzvn" was streamed as comp/LZVN while
+    /// the whole reading, sniffing the magic, reads it as an IM4P and
+    /// fails).
+    #[test]
+    fn a_fat_slice_without_the_comp_magic_is_not_streamed() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/caches");
+        let mut b = std::fs::read(dir.join("prelinkedkernel-a.fat-lzvn")).unwrap();
+        let at = b.windows(8).position(|w| w == b"complzvn").unwrap();
+        b[at..at + 4].copy_from_slice(&[0x30, 0x82, 0x53, 0xba]);
+        assert!(streamed(&b, 0xA5).is_none());
+        let e = analyze(&b, None).unwrap_err();
+        assert!(e.layer.contains("im4p"), "{e}");
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("c");
+        std::fs::write(&p, &b).unwrap();
+        let o = crate::cache::open(&p, &crate::cache::OpenOptions::default()).unwrap_err();
+        assert!(o.to_string().ends_with(&e.to_string()), "{o} / {e}");
     }
 
     /// A kext whose image does not start on a page boundary is not kept:
