@@ -88,6 +88,20 @@ pub fn read_regular(path: &Path, max: u64) -> Result<Vec<u8>, InputError> {
     Ok(data)
 }
 
+/// A short positioned read of `start..end` worded as the file having
+/// become shorter since it was opened (its length was checked then); other
+/// errors as they are.
+pub fn shorter(e: io::Error, start: u64, end: u64) -> io::Error {
+    if e.kind() == io::ErrorKind::UnexpectedEof {
+        io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!("the file became shorter while it was read (no bytes at {start:#x}..{end:#x})"),
+        )
+    } else {
+        e
+    }
+}
+
 /// A regular file read piecewise: a buffer the length of the file, in
 /// which only the ranges asked for ([`Sparse::load`]) are read, in whole
 /// 4 KiB pages, each page at most once.
@@ -173,16 +187,9 @@ impl Sparse {
             let start = page * SPARSE_PAGE;
             let stop = ((run_end + 1) * SPARSE_PAGE).min(size);
             // start < stop <= buf.len(): both fit in usize.
-            self.file.read_exact_at(&mut self.buf[start as usize..stop as usize], start).map_err(|e| {
-                if e.kind() == io::ErrorKind::UnexpectedEof {
-                    io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        format!("the file became shorter while it was read (no bytes at {start:#x}..{stop:#x})"),
-                    )
-                } else {
-                    e
-                }
-            })?;
+            self.file
+                .read_exact_at(&mut self.buf[start as usize..stop as usize], start)
+                .map_err(|e| shorter(e, start, stop))?;
             for p in page..=run_end {
                 self.pages[(p / 64) as usize] |= 1 << (p % 64);
             }
@@ -196,17 +203,8 @@ impl Sparse {
     /// does, when the file is shorter than that.
     pub fn read_at(&self, off: u64, buf: &mut [u8]) -> io::Result<()> {
         use std::os::unix::fs::FileExt;
-        self.file.read_exact_at(buf, off).map_err(|e| {
-            if e.kind() == io::ErrorKind::UnexpectedEof {
-                let end = off.saturating_add(buf.len() as u64);
-                io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    format!("the file became shorter while it was read (no bytes at {off:#x}..{end:#x})"),
-                )
-            } else {
-                e
-            }
-        })
+        let end = off.saturating_add(buf.len() as u64);
+        self.file.read_exact_at(buf, off).map_err(|e| shorter(e, off, end))
     }
 
     fn is_page_loaded(&self, page: u64) -> bool {

@@ -204,16 +204,12 @@ pub struct OpenOptions {
 /// read and analysed the ordinary way, so errors and their offsets are the
 /// same too.
 ///
-/// With `opts.hash` the file's SHA-256 is taken on a second thread, in
-/// 1 MiB reads of the same open file, while the first analyses it: no
-/// buffer of the file's size is filled for the hash.
+/// With `opts.hash` the file's SHA-256 is taken without a buffer of the
+/// file's size: for a `comp`/LZVN cache in the same pass as its streamed
+/// decode, for anything else on a second thread, in 1 MiB reads of the
+/// same open file, while the first analyses it.
 pub fn open(path: &Path, opts: &OpenOptions) -> Result<CacheInfo, Error> {
-    // Regular files only, opened without blocking: a FIFO or a device at a
-    // cache path must never hang kcheck or feed it endless bytes.
-    let (file, len) = crate::input::open_regular(path).map_err(|e| input_error(path, e))?;
-    if len > MAX_FILE_SIZE {
-        return Err(input_error(path, crate::input::InputError::TooLarge { size: len, max: MAX_FILE_SIZE }));
-    }
+    let (file, len) = open_cache_file(path)?;
     let arch = opts.arch.as_deref();
     if !opts.hash {
         // len <= MAX_FILE_SIZE (2 GiB) fits in usize.
@@ -259,7 +255,9 @@ fn open_file(path: &Path, mut sparse: crate::input::Sparse, arch: Option<&str>) 
 fn sha256_file(file: &std::fs::File, len: u64) -> std::io::Result<String> {
     use std::os::unix::fs::FileExt;
     let mut h = Sha256::new();
-    hash_range(&mut h, 0, len, &|at, buf| file.read_exact_at(buf, at).map_err(|e| shorter(e, at, buf.len())))?;
+    hash_range(&mut h, 0, len, &|at, buf| {
+        file.read_exact_at(buf, at).map_err(|e| crate::input::shorter(e, at, at + buf.len() as u64))
+    })?;
     Ok(hex(&h.finalize()))
 }
 
@@ -282,18 +280,6 @@ fn hash_range(
     Ok(())
 }
 
-/// A short read at `at` worded as the file having become shorter.
-fn shorter(e: std::io::Error, at: u64, n: usize) -> std::io::Error {
-    if e.kind() == std::io::ErrorKind::UnexpectedEof {
-        std::io::Error::new(
-            std::io::ErrorKind::UnexpectedEof,
-            format!("the file became shorter while it was read (no bytes at {at:#x}..{:#x})", at + n as u64),
-        )
-    } else {
-        e
-    }
-}
-
 /// Lower-case hex of a digest.
 fn hex(digest: &[u8]) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
@@ -304,14 +290,7 @@ fn hex(digest: &[u8]) -> String {
 /// or the refusals of [`open`] (not a regular file, too large).
 pub fn same_bytes(a: &Path, b: &Path) -> Result<bool, Error> {
     use std::os::unix::fs::FileExt;
-    let open = |p: &Path| {
-        let (f, len) = crate::input::open_regular(p).map_err(|e| input_error(p, e))?;
-        if len > MAX_FILE_SIZE {
-            return Err(input_error(p, crate::input::InputError::TooLarge { size: len, max: MAX_FILE_SIZE }));
-        }
-        Ok((f, len))
-    };
-    let ((fa, la), (fb, lb)) = (open(a)?, open(b)?);
+    let ((fa, la), (fb, lb)) = (open_cache_file(a)?, open_cache_file(b)?);
     if la != lb {
         return Ok(false);
     }
@@ -330,6 +309,17 @@ pub fn same_bytes(a: &Path, b: &Path) -> Result<bool, Error> {
         at += n as u64;
     }
     Ok(true)
+}
+
+/// Open the cache file `path`: a regular file (opened without blocking: a
+/// FIFO or a device at a cache path must never hang kcheck or feed it
+/// endless bytes) of at most [`MAX_FILE_SIZE`] bytes; with its length.
+fn open_cache_file(path: &Path) -> Result<(std::fs::File, u64), Error> {
+    let (file, len) = crate::input::open_regular(path).map_err(|e| input_error(path, e))?;
+    if len > MAX_FILE_SIZE {
+        return Err(input_error(path, crate::input::InputError::TooLarge { size: len, max: MAX_FILE_SIZE }));
+    }
+    Ok((file, len))
 }
 
 fn input_error(path: &Path, e: crate::input::InputError) -> Error {

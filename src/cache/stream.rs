@@ -104,7 +104,8 @@ impl Pieces for Kept {
 /// will ask for.
 struct Keeper {
     kept: Kept,
-    adler: compress::Adler32,
+    /// The checksum of the pieces, where the container has one (`comp`).
+    adler: Option<compress::Adler32>,
     /// Byte ranges still to keep, as pieces arrive.
     wants: Vec<(u64, u64)>,
     /// The kernel's load commands are read and its ranges wanted.
@@ -118,7 +119,9 @@ struct Keeper {
 
 impl Keeper {
     fn accept(&mut self, off: u64, piece: &[u8]) {
-        self.adler.write(piece);
+        if let Some(a) = &mut self.adler {
+            a.write(piece);
+        }
         if self.failed {
             return;
         }
@@ -320,7 +323,7 @@ fn analyze_im4p(sp: &mut Sparse, arch: Option<&str>, fill: u8) -> std::io::Resul
     // size <= cap <= 1 GiB.
     let mut keeper = Keeper {
         kept: Kept::new(size as usize, fill),
-        adler: compress::Adler32::new(),
+        adler: None,
         wants: Vec::new(),
         planned: false,
         failed: false,
@@ -347,15 +350,10 @@ fn analyze_im4p(sp: &mut Sparse, arch: Option<&str>, fill: u8) -> std::io::Resul
 /// reads); of anything else (a `comp` slice), its first bytes only.
 fn load_slice_header(sp: &mut Sparse, off: u64) -> std::io::Result<()> {
     sp.load(off, macho::SIZEOF_HEADER_64 as u64)?;
-    let head = usize::try_from(off).ok().and_then(|o| sp.bytes().get(o..)).and_then(|b| b.first_chunk::<24>());
-    if let Some(h) = head
-        && matches!(
-            u32::from_le_bytes(h[..4].try_into().expect("4 bytes")),
-            goblin::mach::header::MH_MAGIC | macho::MH_MAGIC_64
-        )
-    {
-        let sizeofcmds = u32::from_le_bytes(h[20..24].try_into().expect("4 bytes"));
-        sp.load(off, macho::SIZEOF_HEADER_64 as u64 + u64::from(sizeofcmds))?;
+    let magic = usize::try_from(off).ok().and_then(|o| sp.bytes().get(o..)).and_then(|b| b.first_chunk::<4>());
+    if magic.is_some_and(|m| matches!(u32::from_le_bytes(*m), goblin::mach::header::MH_MAGIC | macho::MH_MAGIC_64)) {
+        // sizeofcmds is at the same offset in both headers.
+        super::load_header(sp, off)?;
     }
     Ok(())
 }
@@ -437,7 +435,7 @@ fn analyze_streamed_kept(
     let size = h.uncompressed as usize;
     let mut keeper = Keeper {
         kept: Kept::new(size, fill),
-        adler: compress::Adler32::new(),
+        adler: Some(compress::Adler32::new()),
         wants: Vec::new(),
         planned: false,
         failed: false,
@@ -476,7 +474,7 @@ fn analyze_streamed_kept(
         Err(StreamError::Read(e)) => return Err(e),
         Err(StreamError::Format(_)) => return Ok(None),
     }
-    if keeper.failed || keeper.adler.finish() != h.adler {
+    if keeper.failed || keeper.adler.as_ref().map(compress::Adler32::finish) != Some(h.adler) {
         return Ok(None);
     }
     let sha256 = match sha {
@@ -507,20 +505,15 @@ mod tests {
     use crate::cache::analyze;
 
     fn streamed(bytes: &[u8], fill: u8) -> Option<CacheInfo> {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("c");
-        std::fs::write(&p, bytes).unwrap();
-        let (file, len) = crate::input::open_regular(&p).unwrap();
-        let mut sp = Sparse::new(file, len as usize);
-        analyze_streamed_with(&mut sp, None, fill).unwrap()
+        streamed_kept(bytes, fill).map(|(info, _)| info)
     }
 
-    fn streamed_kept(bytes: &[u8]) -> Option<(CacheInfo, u64)> {
+    fn streamed_kept(bytes: &[u8], fill: u8) -> Option<(CacheInfo, u64)> {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("c");
         std::fs::write(&p, bytes).unwrap();
         let (file, len) = crate::input::open_regular(&p).unwrap();
-        analyze_streamed_kept(&mut Sparse::new(file, len as usize), None, 0xA5, false).unwrap()
+        analyze_streamed_kept(&mut Sparse::new(file, len as usize), None, fill, false).unwrap()
     }
 
     fn json(i: &CacheInfo) -> String {
@@ -560,7 +553,7 @@ mod tests {
             if !(name.ends_with(".fat-lzvn") || name.ends_with(".im4p-lzfse")) {
                 continue;
             }
-            let (s, kept) = streamed_kept(&bytes).unwrap_or_else(|| panic!("{name} not streamed"));
+            let (s, kept) = streamed_kept(&bytes, 0xA5).unwrap_or_else(|| panic!("{name} not streamed"));
             assert!(s.kexts.len() >= 60, "{name}: {} kexts", s.kexts.len());
             assert_eq!(json(&s), json(&analyze(&bytes, None).unwrap()), "{name}");
             assert!(kept * 5 < s.image_size, "{name}: kept {kept} of {} bytes", s.image_size);
